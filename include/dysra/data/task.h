@@ -1,0 +1,61 @@
+// dysra/data/task.h — the Task seam: a task yields token batches (inputs + labels) for training and
+// evaluation, addressed by example index so any batch can be regenerated (exact resume, reproducible eval).
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dysra/core/registry.h"
+
+namespace dysra::data {
+
+/// Labels use -100 for positions that carry no target (as in PyTorch's cross-entropy ignore_index).
+constexpr int64_t kIgnoreIndex = -100;
+
+struct Batch {
+  torch::Tensor tokens;  ///< [B, L] int64
+  torch::Tensor labels;  ///< [B, L] int64, kIgnoreIndex where no target
+  Batch to(const torch::Device& device) const { return {tokens.to(device), labels.to(device)}; }
+};
+
+enum class Split { kTrain = 0, kValidation = 1, kTest = 2 };
+
+/// Options of the multi-query associative recall task, exactly as Zoology defines it.
+struct MqarOptions {
+  int64_t vocab_size = 8192;
+  int64_t seq_len = 256;
+  int64_t num_kv_pairs = 16;
+  int64_t num_passes = 1;           ///< repeated context passes (JRT); 1 = standard
+  double power_a = 0.01;            ///< query-gap distribution p(i) ∝ a·i^(a-1)
+  bool random_non_queries = false;  ///< fill non-query zeros with random tokens (Zoology class default true)
+  int64_t train_examples = 100000;
+  int64_t eval_examples = 3000;
+};
+
+/// The `data:` section. Exactly one task's option block is used, selected by `task`.
+struct TaskOptions {
+  std::string task = "mqar";
+  MqarOptions mqar;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t seq_len() const = 0;
+  virtual int64_t size(Split split) const = 0;
+  /// Examples `ids` of `split`, stacked. Deterministic in (task options, seed, split, id).
+  virtual Batch batch(Split split, const std::vector<int64_t>& ids) const = 0;
+};
+
+using TaskFactory = std::function<std::unique_ptr<Task>(const TaskOptions&, uint64_t seed)>;
+Registry<TaskFactory>& task_registry();
+std::unique_ptr<Task> make_task(const TaskOptions& options, uint64_t seed);
+
+}  // namespace dysra::data

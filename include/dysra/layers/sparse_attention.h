@@ -1,0 +1,43 @@
+// dysra/layers/sparse_attention.h — softmax attention over index-selected keys (gathered attention) as a mixer.
+//
+// q, k, v, o projections (no bias), n_heads heads, RoPE on q and k when model.position == rope. Each block of
+// model.sparse_attention.block_q queries attends (causally) to the memory rows listed for it, through
+// dysra::ops::gathered_attention — no L×L matrix is formed. The memory is the layer's own keys/values of the
+// sequence (plus, with a MixerState, those of earlier calls: a full KV cache, tensors[0] = K, tensors[1] = V,
+// [B, T, H, Dh], after RoPE, stored detached); query t of the current call sits at memory position T_cached + t.
+//
+// Index lists: MixerInputs::sparse_indices ([B or 1, n_heads, ceil(L / block_q), K] into the memory, -1 = padding)
+// when given; otherwise built from model.sparse_attention.index_source (top_k = k):
+//   window — block [s, e] sees its own rows and the k rows before it: s-k .. e (K = k + block_q);
+//   random — its own rows plus k distinct rows drawn uniformly from 0 .. s-1 with a fixed seed (layer index,
+//            block start), so the same call gives the same lists (K = k + block_q);
+//   oracle — must come from the task (MixerInputs::sparse_indices); an error when missing.
+// Always causal within the memory.
+#pragma once
+#include <torch/nn/modules/linear.h>
+
+#include "dysra/layers/mixer.h"
+
+namespace dysra::layers {
+
+class SparseAttentionImpl : public MixerImpl {
+ public:
+  SparseAttentionImpl(const models::ModelOptions& options, int64_t layer_index);
+  torch::Tensor forward(const torch::Tensor& x, const MixerInputs& inputs, MixerState* state) override;
+  std::string kind() const override { return "sparse_attention"; }
+  LayerCost cost(int64_t seq_len, int64_t bytes_per_element) const override;
+
+  /// The built-in index lists for `n_queries` queries that are the last rows of a memory of `memory_len` rows:
+  /// [n_blocks, K] int64 (CPU), -1 = padding.
+  torch::Tensor build_indices(int64_t n_queries, int64_t memory_len) const;
+
+ private:
+  int64_t d_model_, n_heads_, head_dim_, block_q_, top_k_;
+  uint64_t seed_;
+  bool rope_;
+  double rope_theta_;
+  std::string index_source_;
+  torch::nn::Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, o_{nullptr};
+};
+
+}  // namespace dysra::layers

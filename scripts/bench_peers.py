@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""scripts/bench_peers.py — the peers of `dysra bench kernels`, same shapes, same timing rules, one card.
+
+Run on the GPU machine beside `dysra bench kernels` (peers installed there from the wheels/sdists we carry):
+  python3 scripts/bench_peers.py [--quick] [--runs 20] [--json out.jsonl]
+Times (CUDA events, warm-up, median of >= 20 runs, rotated inputs):
+  - mamba-ssm selective_scan_fn (CUDA extension), B8 L4096 D2048 N16, bf16 u/delta/z/B/C, fp32 A/D, delta bias +
+    softplus, with z: forward and forward+backward;
+  - fla-core chunk_linear_attn, B4 H16 D128 bf16, T = 4096 and 16384, normalize False and True: fwd, fwd+bwd;
+  - torch: index/gather + SDPA for gathered attention shapes (a) and (b), dense causal SDPA at N = 65,536.
+A peer that is not importable is skipped with a message saying why. Prints one JSON object per line.
+"""
+import argparse
+import json
+import math
+import sys
+
+import torch
+
+
+def timeit(fn, runs, warmup=5):
+    for i in range(warmup):
+        fn(i)
+    torch.cuda.synchronize()
+    times = []
+    for i in range(runs):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn(i)
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    times.sort()
+    n = len(times)
+    med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
+    return med, times[0]
+
+
+def emit(args, op, shape, impl, pss, med, mn, flops=0.0, note=""):
+    rec = {"op": op, "shape": shape, "impl": impl, "pass": pss, "median_ms": round(med, 5), "min_ms": round(mn, 5),
+           "runs": args.runs, "tflops": round(flops / (med * 1e-3) / 1e12, 3) if flops else 0.0,
+           "device": torch.cuda.get_device_name(), "torch": torch.__version__, "note": note}
+    line = json.dumps(rec)
+    print(line, flush=True)
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(line + "\n")
+
+
+def skip(op, impl, why):
+    print(json.dumps({"op": op, "impl": impl, "skipped": why}), flush=True)
+
+
+def bench_mamba(args):
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except Exception as e:  # noqa: BLE001 — any import failure means the peer is absent
+        return skip("selective_scan", "mamba_ssm", f"mamba_ssm not importable: {type(e).__name__}: {e}")
+    B, L, D, N = (2, 512, 256, 16) if args.quick else (8, 4096, 2048, 16)
+    dev, bf = "cuda", torch.bfloat16
+    sets = []
+    for _ in range(args.rotate):
+        sets.append(dict(u=torch.randn(B, D, L, device=dev, dtype=bf), delta=torch.rand(B, D, L, device=dev, dtype=bf) * 2 - 3,
+                         A=-torch.rand(D, N, device=dev) - 0.5, Bm=torch.randn(B, N, L, device=dev, dtype=bf),
+                         Cm=torch.randn(B, N, L, device=dev, dtype=bf), Dv=torch.randn(D, device=dev),
+                         z=torch.randn(B, D, L, device=dev, dtype=bf), bias=torch.rand(D, device=dev) * 0.5))
+    shape = f"B{B} L{L} D{D} N{N} z bf16"
+
+    def fwd(i):
+        s = sets[i % len(sets)]
+        return selective_scan_fn(s["u"], s["delta"], s["A"], s["Bm"], s["Cm"], s["Dv"], s["z"], s["bias"],
+                                 delta_softplus=True)
+    with torch.no_grad():
+        emit(args, "selective_scan", shape, "mamba_ssm", "fwd", *timeit(fwd, args.runs))
+    gsets = [{k: v.detach().requires_grad_(True) for k, v in s.items()} for s in sets]
+    g = torch.randn(B, D, L, device=dev, dtype=bf)
+
+    def fb(i):
+        s = gsets[i % len(gsets)]
+        out = selective_scan_fn(s["u"], s["delta"], s["A"], s["Bm"], s["Cm"], s["Dv"], s["z"], s["bias"],
+                                delta_softplus=True)
+        torch.autograd.grad(out, list(s.values()), g)
+    emit(args, "selective_scan", shape, "mamba_ssm", "fwd+bwd", *timeit(fb, args.runs))
+
+
+def bench_fla(args):
+    try:
+        from fla.ops.linear_attn import chunk_linear_attn
+    except Exception as e:  # noqa: BLE001
+        return skip("linear_attention", "fla", f"fla-core not importable: {type(e).__name__}: {e}")
+    B, H, D = 4, (4 if args.quick else 16), 128
+    for T in ([512] if args.quick else [4096, 16384]):
+        for normalize in (False, True):
+            shape = f"B{B} T{T} H{H} D{D} {'norm' if normalize else 'nonorm'} bf16"
+            sets = [[torch.rand(B, T, H, D, device="cuda", dtype=torch.bfloat16) + 0.1,
+                     torch.rand(B, T, H, D, device="cuda", dtype=torch.bfloat16) + 0.1,
+                     torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16)] for _ in range(args.rotate)]
+            flops = 2.0 * B * H * T * (64.0 * D * 2 + 2.0 * D * D)
+
+            def f(s):
+                o = chunk_linear_attn(s[0], s[1], s[2], scale=1.0 / math.sqrt(D), normalize=normalize)
+                return o[0] if isinstance(o, tuple) else o
+            with torch.no_grad():
+                emit(args, "linear_attention", shape, "fla", "fwd", *timeit(lambda i: f(sets[i % len(sets)]), args.runs), flops)
+            gsets = [[t.detach().requires_grad_(True) for t in s] for s in sets]
+            g = torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16)
+            emit(args, "linear_attention", shape, "fla", "fwd+bwd",
+                 *timeit(lambda i: torch.autograd.grad(f(gsets[i % len(gsets)]), gsets[i % len(gsets)], g), args.runs),
+                 3 * flops)
+
+
+def bench_sdpa(args):
+    import torch.nn.functional as F
+    B, H, D = 1, 16, 128
+    K, N = (256, 4096) if args.quick else (2048, 65536)
+    bf = torch.bfloat16
+    for name, tq, bq in (("a", 512 if args.quick else 4096, 512 if args.quick else 4096), ("b", N, 64)):
+        nb = tq // bq
+        shape = f"({name}) Tq{tq} N{N} K{K} bq{bq} H{H} D{D}"
+        sets = []
+        for _ in range(2 if tq >= 65536 else args.rotate):
+            idx = torch.rand(B, H, nb, N, device="cuda").topk(K, -1).indices.sort(-1).values
+            sets.append((torch.randn(B, tq, H, D, device="cuda", dtype=bf), torch.randn(B, N, H, D, device="cuda", dtype=bf),
+                         torch.randn(B, N, H, D, device="cuda", dtype=bf), idx))
+
+        def f(s):
+            q, k, v, idx = s
+            ix = idx.reshape(B, H, nb * K, 1).expand(B, H, nb * K, D)
+            kg = torch.gather(k.permute(0, 2, 1, 3), 2, ix).view(B, H, nb, K, D).permute(0, 2, 1, 3, 4).reshape(B * nb, H, K, D)
+            vg = torch.gather(v.permute(0, 2, 1, 3), 2, ix).view(B, H, nb, K, D).permute(0, 2, 1, 3, 4).reshape(B * nb, H, K, D)
+            qb = q.view(B, nb, bq, H, D).permute(0, 1, 3, 2, 4).reshape(B * nb, H, bq, D)
+            return F.scaled_dot_product_attention(qb, kg, vg)
+        flops = 4.0 * B * H * tq * K * D
+        with torch.no_grad():
+            emit(args, "gathered_attention", shape, "gather+sdpa", "fwd", *timeit(lambda i: f(sets[i % len(sets)]), args.runs), flops)
+            s0 = sets[0]
+            ix = s0[3].reshape(B, H, nb * K, 1).expand(B, H, nb * K, D)
+            kg = torch.gather(s0[1].permute(0, 2, 1, 3), 2, ix).view(B, H, nb, K, D).permute(0, 2, 1, 3, 4).reshape(B * nb, H, K, D).contiguous()
+            qb = s0[0].view(B, nb, bq, H, D).permute(0, 1, 3, 2, 4).reshape(B * nb, H, bq, D).contiguous()
+            emit(args, "gathered_attention", shape, "sdpa_only(pre-gathered)", "fwd",
+                 *timeit(lambda i: F.scaled_dot_product_attention(qb, kg, kg), args.runs), flops)
+        if name == "b":
+            q = torch.randn(B, H, N, D, device="cuda", dtype=bf)
+            with torch.no_grad():
+                emit(args, "gathered_attention", shape, "dense_causal_sdpa", "fwd",
+                     *timeit(lambda i: F.scaled_dot_product_attention(q, q, q, is_causal=True), args.runs, 2),
+                     2.0 * B * H * N * N * D, "FLOPs 2·B·H·N²·D (causal)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small shapes (harness smoke test)")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--rotate", type=int, default=3)
+    ap.add_argument("--json", default="", help="append JSON lines to this file")
+    ap.add_argument("--only", default="mamba,fla,sdpa")
+    args = ap.parse_args()
+    if args.runs < 20 and not args.quick:
+        print("bench_peers: --runs must be >= 20 for a measurement", file=sys.stderr)
+        return 2
+    if not torch.cuda.is_available():
+        print("bench_peers: no CUDA device", file=sys.stderr)
+        return 2
+    for name, fn in (("mamba", bench_mamba), ("fla", bench_fla), ("sdpa", bench_sdpa)):
+        if name in args.only.split(","):
+            fn(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

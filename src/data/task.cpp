@@ -1,0 +1,20 @@
+// The task registry: one line per task.
+#include "dysra/data/mqar.h"
+#include "dysra/data/task.h"
+
+namespace dysra::data {
+
+Registry<TaskFactory>& task_registry() {
+  static Registry<TaskFactory> registry = [] {
+    Registry<TaskFactory> r("task");
+    r.add("mqar", [](const TaskOptions& o, uint64_t seed) { return std::make_unique<MqarTask>(o.mqar, seed); });
+    return r;
+  }();
+  return registry;
+}
+
+std::unique_ptr<Task> make_task(const TaskOptions& options, uint64_t seed) {
+  return task_registry().get(options.task)(options, seed);
+}
+
+}  // namespace dysra::data

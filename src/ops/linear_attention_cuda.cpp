@@ -1,0 +1,158 @@
+// src/ops/linear_attention_cuda.cpp — LibTorch glue of the CUDA chunked causal linear attention.
+//
+// Everything is built from one kernel, the unnormalised causal core (kernels/linear_attention):
+//   core(q, k, v; S0) → (scale·[Σ_{s<=t} (q_t·k_s) v_s + q_t S0], S0 + Σ k vᵀ), plus a reverse-time variant.
+// normalize = true runs the core with v' = [v, 1] and S0' = [S, z] in fp32, so the last output column is the
+// normaliser q_t·z_t and the last state column is z; the division is done with torch ops (autograd handles it).
+// The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h).
+#include "ops/cuda_glue.h"
+
+#ifdef DYSRA_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/torch.h>
+
+#include "dysra/core/error.h"
+#include "linear_attention/linear_attention.h"
+#include "ops/cuda_common.h"
+
+namespace dysra::ops::cuda {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+namespace kd = dysra::kernels;
+constexpr const char* kOp = "linear_attention";
+
+kd::LinearAttentionTensor view_of(const Tensor& t, const char* name) {
+  kd::LinearAttentionTensor v;
+  v.ptr = t.data_ptr();
+  v.dtype = cuda_detail::kernel_dtype(t, kOp, name);
+  v.stride_b = t.stride(0);
+  v.stride_t = t.stride(1);
+  v.stride_h = t.stride(2);
+  return v;
+}
+
+/// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state. q/k/v: [B, T, H, ·], last dim contiguous.
+std::pair<Tensor, Tensor> run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse,
+                                   double scale, torch::ScalarType out_dtype, bool want_state) {
+  const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
+  auto out = torch::empty({b, t, h, dv}, q.options().dtype(out_dtype));
+  Tensor S_final = want_state ? torch::empty({b, h, dk, dv}, q.options().dtype(torch::kFloat32)) : Tensor();
+  kd::LinearAttentionParams p;
+  p.batch = int(b);
+  p.seqlen = int(t);
+  p.heads = int(h);
+  p.dk = int(dk);
+  p.dv = int(dv);
+  p.reverse = reverse;
+  p.scale = float(scale);
+  p.q = view_of(q, "q");
+  p.k = view_of(k, "k");
+  p.v = view_of(v, "v");
+  p.out = out.data_ptr();
+  p.out_dtype = cuda_detail::kernel_dtype(out, kOp, "out");
+  p.out_stride_b = out.stride(0);
+  p.out_stride_t = out.stride(1);
+  p.out_stride_h = out.stride(2);
+  p.S0 = (S0.defined() && S0.numel() > 0) ? S0.data_ptr<float>() : nullptr;
+  p.S_final = want_state ? S_final.data_ptr<float>() : nullptr;
+  cuda_detail::check_launch(kd::linear_attention_core(p, cuda_detail::stream_of(q)), kOp, "core");
+  return {out, S_final};
+}
+
+class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCoreFn> {
+ public:
+  // q, k: [B, T, H, dk]; v: [B, T, H, dv]; S0: [B, H, dk, dv] fp32 contiguous, or 0 elements for none
+  // (Function::apply rejects undefined inputs).
+  static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                               const Tensor& S0, double scale, bool out_fp32) {
+    c10::cuda::CUDAGuard guard(q.device());
+    auto [out, S] = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true);
+    ctx->save_for_backward({q, k, v});
+    ctx->saved_data["scale"] = scale;
+    const bool has_S0 = S0.numel() > 0;
+    ctx->saved_data["has_S0"] = has_S0;
+    if (has_S0) ctx->saved_data["S0"] = S0;
+    return {out, S};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto s = ctx->get_saved_variables();
+    const Tensor &q = s[0], &k = s[1], &v = s[2];
+    c10::cuda::CUDAGuard guard(q.device());
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const bool has_S0 = ctx->saved_data["has_S0"].toBool();
+    Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
+    const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
+    // dO·scale in fp32 (the output was scaled; the state was not)
+    Tensor gO = grads[0].defined() ? (grads[0].to(torch::kFloat32) * scale).contiguous()
+                                   : torch::zeros({b, t, h, dv}, q.options().dtype(torch::kFloat32));
+    Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
+    auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
+    // dq_t = Σ_{s<=t} (gO_t·v_s) k_s + gO_t S0ᵀ
+    Tensor dq = run_core(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false).first;
+    // dk_s = Σ_{t>=s} (v_s·gO_t) q_t + gS v_s
+    Tensor dk = run_core(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false).first;
+    // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s ; its final state is dS0 = gS + Σ_t q_t gO_tᵀ
+    auto [dv_, dS0] = run_core(k, q, gO, gS, true, 1.0, v.scalar_type(), has_S0);
+    return {dq, dk, dv_, has_S0 ? dS0 : Tensor(), Tensor(), Tensor()};
+  }
+};
+
+}  // namespace
+
+LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                       const LinearAttentionState& initial, const LinearAttentionOptions& options) {
+  using cuda_detail::check_device;
+  const auto dev = q.device();
+  check_device(q, dev, kOp, "q");
+  check_device(k, dev, kOp, "k");
+  check_device(v, dev, kOp, "v");
+  DYSRA_CHECK(q.dim() == 4, "linear_attention: q must be [batch, T, heads, d_k], got ", q.sizes());
+  const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3);
+  DYSRA_CHECK(k.sizes() == q.sizes(), "linear_attention: k must be ", q.sizes(), " (like q), got ", k.sizes());
+  DYSRA_CHECK(v.dim() == 4 && v.size(0) == b && v.size(1) == t && v.size(2) == h,
+              "linear_attention: v must be [", b, ", ", t, ", ", h, ", d_v], got ", v.sizes());
+  const int64_t dv = v.size(3);
+  cuda_detail::kernel_dtype(q, kOp, "q");
+  DYSRA_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+              "linear_attention: k and v must have the dtype of q (", q.scalar_type(), ")");
+  const int64_t dv_core = dv + (options.normalize ? 1 : 0);
+  DYSRA_CHECK(dk <= kd::kLinearAttentionMaxDk && dv_core <= kd::kLinearAttentionMaxDk,
+              "linear_attention: the CUDA kernel supports d_k and d_v", options.normalize ? " + 1" : "", " <= ",
+              kd::kLinearAttentionMaxDk, ", got d_k = ", dk, ", d_v = ", dv);
+  DYSRA_CHECK(b <= 65535 && h <= 65535, "linear_attention: the CUDA kernel supports batch, heads <= 65535");
+  if (initial.S.defined()) {
+    check_device(initial.S, dev, kOp, "initial.S");
+    DYSRA_CHECK(initial.S.dim() == 4 && initial.S.size(0) == b && initial.S.size(1) == h &&
+                    initial.S.size(2) == dk && initial.S.size(3) == dv,
+                "linear_attention: initial.S must be [", b, ", ", h, ", ", dk, ", ", dv, "], got ", initial.S.sizes());
+  }
+  if (initial.z.defined()) {
+    check_device(initial.z, dev, kOp, "initial.z");
+    DYSRA_CHECK(initial.z.dim() == 3 && initial.z.size(0) == b && initial.z.size(1) == h && initial.z.size(2) == dk,
+                "linear_attention: initial.z must be [", b, ", ", h, ", ", dk, "], got ", initial.z.sizes());
+  }
+  const auto qc = cuda_detail::last_dim_contiguous(q), kc = cuda_detail::last_dim_contiguous(k);
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
+  Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32) : torch::zeros({b, h, dk}, f32);
+
+  if (!options.normalize) {
+    Tensor S0 = initial.S.defined() ? initial.S.to(torch::kFloat32).contiguous() : torch::empty({0}, f32);
+    auto outs = LinearAttentionCoreFn::apply(qc, kc, cuda_detail::last_dim_contiguous(v), S0, options.scale, false);
+    // z is not used without normalisation; it is still carried (z0 + Σ k) so a state can be handed on.
+    return {outs[0], {outs[1], z0 + k.to(torch::kFloat32).sum(1)}};
+  }
+  auto v1 = torch::cat({v, torch::ones({b, t, h, 1}, v.options())}, -1);
+  Tensor S0 = initial.S.defined() ? initial.S.to(torch::kFloat32) : torch::zeros({b, h, dk, dv}, f32);
+  auto S0z = torch::cat({S0, z0.unsqueeze(-1)}, -1).contiguous();
+  auto outs = LinearAttentionCoreFn::apply(qc, kc, v1, S0z, 1.0, true);
+  auto num = outs[0].narrow(-1, 0, dv), den = outs[0].narrow(-1, dv, 1) + options.eps;
+  auto out = (num / den).to(q.scalar_type());
+  return {out, {outs[1].narrow(-1, 0, dv), outs[1].select(-1, dv)}};
+}
+
+}  // namespace dysra::ops::cuda
+#endif  // DYSRA_WITH_CUDA
