@@ -110,21 +110,26 @@ __global__ void __launch_bounds__(kThreads) selective_scan_fwd_kernel(SelectiveS
         if (n < N) p.checkpoints[((size_t(b) * Dm + d) * n_chunks + chunk) * N + n] = x[j];
       }
     }
+    // tile load (unrolled by 4 so that several global loads are in flight per thread)
+#pragma unroll 4
     for (int e = tid; e < kDT * kT; e += kThreads) {
       const int r = e / kT, c = e % kT, dd = d0 + r, t = t0 + c;
-      float uv = 0.f, dt = 0.f, zv = 0.f;
-      if (dd < Dm && t < L) {
-        const size_t off = size_t(dd) * L + t;
-        uv = to_float(u[off]);
-        dt = to_float(dl_[off]) + (p.delta_bias ? p.delta_bias[dd] : 0.f);
+      const bool v = dd < Dm && t < L;
+      const size_t off = size_t(dd) * L + t;
+      const float uv = v ? to_float(u[off]) : 0.f;
+      const float dr = v ? to_float(dl_[off]) : 0.f;
+      const float zv = (v && z) ? to_float(z[off]) : 0.f;
+      float dt = 0.f;
+      if (v) {
+        dt = dr + (p.delta_bias ? p.delta_bias[dd] : 0.f);
         if (p.delta_softplus) dt = softplus(dt);
-        if (z) zv = to_float(z[off]);
       }
       s_dt[r * kLD + c] = dt;
       s_du[r * kLD + c] = dt * uv;
       s_u[r * kLD + c] = uv;
       s_z[r * kLD + c] = zv;
     }
+#pragma unroll 4
     for (int e = tid; e < NP * kT; e += kThreads) {
       const int n = e / kT, c = e % kT, t = t0 + c;
       const bool v = n < N && t < L;
@@ -133,21 +138,32 @@ __global__ void __launch_bounds__(kThreads) selective_scan_fwd_kernel(SelectiveS
     }
     __syncthreads();
 
-    const int tn = min(kT, L - t0);
-    for (int c = 0; c < tn; ++c) {
-      const float dt = s_dt[dl * kLD + c], du = s_du[dl * kLD + c];
-      float Bv[K], Cv[K];
-      load_k<K>(Bv, s_B + c * NP + ng * K);
-      load_k<K>(Cv, s_C + c * NP + ng * K);
-      float y = 0.f;
+    // Steps past L were loaded as delta = 0, B = C = 0: x is unchanged there, so every tile runs all kT steps.
+    // Four steps per iteration: their loads/exp2 are independent of x, only the FMA chain is serial.
+    for (int c0 = 0; c0 < kT; c0 += 4) {
+      float y[4];
 #pragma unroll
-      for (int j = 0; j < K; ++j) {
-        x[j] = fmaf(fast_exp2(dt * A2[j]), x[j], du * Bv[j]);
-        y = fmaf(x[j], Cv[j], y);
+      for (int s4 = 0; s4 < 4; ++s4) {
+        const int c = c0 + s4;
+        const float dt = s_dt[dl * kLD + c], du = s_du[dl * kLD + c];
+        float Bv[K], Cv[K];
+        load_k<K>(Bv, s_B + c * NP + ng * K);
+        load_k<K>(Cv, s_C + c * NP + ng * K);
+        y[s4] = 0.f;
+#pragma unroll
+        for (int j = 0; j < K; ++j) {
+          x[j] = fmaf(fast_exp2(dt * A2[j]), x[j], du * Bv[j]);
+          y[s4] = fmaf(x[j], Cv[j], y[s4]);
+        }
       }
-      y += __shfl_xor_sync(0xffffffffu, y, 1);
-      y += __shfl_xor_sync(0xffffffffu, y, 2);
-      if (ng == 0) s_y[dl * kLD + c] = y;
+#pragma unroll
+      for (int s4 = 0; s4 < 4; ++s4) {
+        y[s4] += __shfl_xor_sync(0xffffffffu, y[s4], 1);
+        y[s4] += __shfl_xor_sync(0xffffffffu, y[s4], 2);
+      }
+      // lane ng writes step c0 + ng (all four lanes hold all four sums)
+      const float mine = ng == 0 ? y[0] : ng == 1 ? y[1] : ng == 2 ? y[2] : y[3];
+      s_y[dl * kLD + c0 + ng] = mine;
     }
     __syncthreads();
 
@@ -345,6 +361,7 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
         dd += __shfl_xor_sync(0xffffffffu, dd, 2);
         duu += __shfl_xor_sync(0xffffffffu, duu, 1);
         duu += __shfl_xor_sync(0xffffffffu, duu, 2);
+        __syncwarp();  // the 4 lanes of this channel have read s_u/s_sig[ci] before lane ng == 0 overwrites them
         if (ng == 0) {
           const float ddraw = dd * s_sig[ci];
           dbias_acc += ddraw;

@@ -1,7 +1,9 @@
-// src/cli/commands.h — shared pieces of the CLI and the hooks for the subcommands that live in other files.
+// src/cli/commands.h — shared pieces of the CLI; each group of subcommands lives in its own file and adds
+// (subcommand, action) pairs through an add_*_commands function.
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,13 @@ ExperimentArgs& add_experiment_args(CLI::App* cmd, ExperimentArgs& args);
 /// Loads the experiment with the overrides (and --device).
 config::ExperimentOptions load(const ExperimentArgs& args);
 
-/// Subcommands defined in other files of src/cli (bench, data, ...). run_extra_commands runs the parsed one.
-void register_extra_commands(CLI::App& app);
-int run_extra_commands(CLI::App& app);
+/// A parsed leaf subcommand and what to run when it was given.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+void add_data_commands(CLI::App& app, std::vector<Command>& out);   // src/cli/data_cmd.cpp
+void add_bench_commands(CLI::App& app, std::vector<Command>& out);  // src/cli/bench_cmd.cpp
 
 }  // namespace dysra::cli

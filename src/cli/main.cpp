@@ -77,8 +77,8 @@ int cmd_eval(const ExperimentArgs& a, const std::string& run_dir, std::string ch
   train::load_model_weights(checkpoint, *model);
   auto device = train::resolve_device(opts.device);
   model->to(device);
-  auto m = train::evaluate_lm(model, *task, split == "test" ? data::Split::kTest : data::Split::kValidation,
-                              opts.eval.examples, opts.eval.batch_size, device, opts.train.bf16 && device.is_cuda());
+  auto m = train::evaluate_task(model, *task, split == "test" ? data::Split::kTest : data::Split::kValidation, opts.eval,
+                                device, opts.train.bf16 && device.is_cuda());
   nlohmann::json j{{"checkpoint", checkpoint}, {"split", split}, {"eval", m}};
   std::cout << j.dump(2) << "\n";
   if (!run_dir.empty()) train::write_file_atomic((fs::path(run_dir) / ("eval-" + split + ".json")).string(), j.dump(2) + "\n");
@@ -112,7 +112,9 @@ int main(int argc, char** argv) {
   auto* cfg = app.add_subcommand("config", "print the fully resolved configuration");
   cli::add_experiment_args(cfg, config_args);
 
-  cli::register_extra_commands(app);
+  std::vector<cli::Command> extra;
+  cli::add_data_commands(app, extra);
+  cli::add_bench_commands(app, extra);
 
   try {
     app.parse(argc, argv);
@@ -133,7 +135,9 @@ int main(int argc, char** argv) {
       std::cout << config::to_yaml(cli::load(config_args));
       return 0;
     }
-    return cli::run_extra_commands(app);
+    for (auto& c : extra)
+      if (*c.app) return c.run();
+    return 2;
   } catch (const ConfigError& e) {
     std::cerr << "dysra: error: " << e.what() << "\n";
     return 2;

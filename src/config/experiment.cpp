@@ -404,9 +404,37 @@ void visit(V& v, data::MqarOptions& o) {
     v.fail("num_kv_pairs", detail::str_cat("needs num_kv_pairs·2·num_passes + num_kv_pairs·2 <= seq_len (", o.seq_len, ")"));
 }
 template <class V>
+void visit(V& v, data::SyntheticTaskOptions& o) {
+  v.field("seq_len", o.seq_len, at_least<int64_t>(16));
+  v.field("train_examples", o.train_examples, at_least<int64_t>(1));
+  v.field("eval_examples", o.eval_examples, at_least<int64_t>(1));
+  v.field("essay_path", o.essay_path);
+}
+template <class V>
+void visit(V& v, data::QaTaskOptions& o) {
+  Check<std::string> file = [](const std::string& p) {
+    return p.empty() || std::filesystem::exists(p) ? std::string() : "file not found: " + p;
+  };
+  v.field("train_path", o.train_path, file);
+  v.field("eval_path", o.eval_path, file);
+  v.field("corpus_path", o.corpus_path, file);
+  v.field("haystack_docs", o.haystack_docs, at_least<int64_t>(1));
+  v.field("seq_len", o.seq_len, at_least<int64_t>(16));
+  v.field("max_train_examples", o.max_train_examples, at_least<int64_t>(0));
+  v.field("max_eval_examples", o.max_eval_examples, at_least<int64_t>(0));
+  if (o.train_path.empty()) v.fail("train_path", "required for task qa");
+  if (o.eval_path.empty()) v.fail("eval_path", "required for task qa");
+}
+template <class V>
 void visit(V& v, data::TaskOptions& o) {
   v.field("task", o.task, one_of(data::task_registry().names()));
-  if (o.task == "mqar") v.section("mqar", [&](V& s) { visit(s, o.mqar); });
+  if (o.task == "mqar") {
+    v.section("mqar", [&](V& s) { visit(s, o.mqar); });
+  } else if (o.task == "qa") {
+    v.section("qa", [&](V& s) { visit(s, o.qa); });
+  } else {
+    v.section("synthetic", [&](V& s) { visit(s, o.synthetic); });
+  }
 }
 template <class V>
 void visit(V& v, train::TrainOptions& o) {
@@ -430,6 +458,7 @@ void visit(V& v, train::EvalOptions& o) {
   v.field("every", o.every, at_least<int64_t>(0));
   v.field("batch_size", o.batch_size, at_least<int64_t>(1));
   v.field("examples", o.examples, at_least<int64_t>(0));
+  v.field("answer_examples", o.answer_examples, at_least<int64_t>(0));
   v.field("early_stop_metric", o.early_stop_metric);
   v.field("early_stop_threshold", o.early_stop_threshold);
   v.field("early_stop_mode", o.early_stop_mode, one_of({"max", "min"}));

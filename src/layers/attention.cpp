@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "dysra/cache/kv_cache.h"
 #include "dysra/core/error.h"
 #include "dysra/layers/rope.h"
 
@@ -28,6 +29,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const MixerInputs& 
   auto qkv = qkv_(x).view({B, L, 3, n_heads_, head_dim_}).permute({2, 0, 3, 1, 4});  // [3, B, H, L, Dh]
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   auto pos = inputs.positions.defined() ? inputs.positions : default_positions(L, offset, x.device());
+  if (state && state->kv_cache) {  // keys/values live in the cache policy (pre-RoPE); it rotates them
+    DYSRA_CHECK_T(ConfigError, budget_ <= 0, "attention: model.context_budget (", budget_,
+                  ") and a KV cache policy cannot be combined; use cache.policy = window");
+    auto y = cache::attend_through_cache(q, k, v, pos, *state->kv_cache, rope_, rope_theta_);
+    state->offset = offset + L;
+    return out_(y.transpose(1, 2).reshape({B, L, d_model_}));
+  }
   if (rope_) {
     q = apply_rope(q, pos, rope_theta_);
     k = apply_rope(k, pos, rope_theta_);

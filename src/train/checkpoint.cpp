@@ -127,22 +127,19 @@ TrainerState load_checkpoint(const std::string& path, torch::nn::Module& model, 
   }
   optimizer.load(optim_archive);
   TrainerState st;
-  torch::Tensor t;
-  archive.read("state.step", t);
-  st.step = t.item<int64_t>();
-  archive.read("state.data_cursor", t);
-  st.data_cursor = t.item<int64_t>();
-  archive.read("state.best_metric", t);
-  st.best_metric = t.item<double>();
-  archive.read("state.has_best", t);
-  st.has_best = t.item<int64_t>() != 0;
-  archive.read("state.elapsed_s", t);
-  st.elapsed_s = t.item<double>();
-  archive.read("state.config_yaml", t);
-  st.config_yaml = tensor_string(t);
-  archive.read("rng.cpu", t);
+  auto get = [&](const char* key) {  // a fresh tensor per key: read() into a used one would resize its storage
+    torch::Tensor t;
+    archive.read(key, t);
+    return t;
+  };
+  st.step = get("state.step").item<int64_t>();
+  st.data_cursor = get("state.data_cursor").item<int64_t>();
+  st.best_metric = get("state.best_metric").item<double>();
+  st.has_best = get("state.has_best").item<int64_t>() != 0;
+  st.elapsed_s = get("state.elapsed_s").item<double>();
+  st.config_yaml = tensor_string(get("state.config_yaml"));
   at::Generator cpu_gen = at::detail::getDefaultCPUGenerator();
-  cpu_gen.set_state(t);
+  cpu_gen.set_state(get("rng.cpu"));
   if (torch::cuda::is_available()) {
     for (int i = 0; i < static_cast<int>(torch::cuda::device_count()); ++i) {
       torch::Tensor s;

@@ -100,7 +100,7 @@ std::map<std::string, double> evaluate_lm(models::LanguageModel& model, const da
   model->eval();
   torch::NoGradGuard ng;
   const int64_t n = max_examples > 0 ? std::min(max_examples, task.size(split)) : task.size(split);
-  double nll = 0, tokens = 0, correct = 0, example_acc = 0;
+  double nll = 0, tokens = 0, correct = 0, example_acc = 0, example_exact = 0;
   int64_t examples_with_targets = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
     std::vector<int64_t> ids;
@@ -116,7 +116,9 @@ std::map<std::string, double> evaluate_lm(models::LanguageModel& model, const da
     hits_full.index_put_({s.mask}, hit.to(torch::kFloat32));
     auto per_count = s.mask.sum(1).to(torch::kFloat32);
     auto has = per_count.gt(0);
-    example_acc += (hits_full.sum(1).index({has}) / per_count.index({has})).sum().item<double>();
+    auto per_hits = hits_full.sum(1).index({has});
+    example_acc += (per_hits / per_count.index({has})).sum().item<double>();
+    example_exact += per_hits.eq(per_count.index({has})).sum().item<double>();
     examples_with_targets += has.sum().item<int64_t>();
   }
   if (was_training) model->train();
@@ -125,7 +127,39 @@ std::map<std::string, double> evaluate_lm(models::LanguageModel& model, const da
   m["perplexity"] = std::exp(m["loss"]);
   m["token_accuracy"] = tokens > 0 ? correct / tokens : 0.0;
   m["accuracy"] = examples_with_targets > 0 ? example_acc / static_cast<double>(examples_with_targets) : 0.0;
+  // every target of the example right under teacher forcing == greedy decoding reproduces the target exactly
+  m["sequence_accuracy"] = examples_with_targets > 0 ? example_exact / static_cast<double>(examples_with_targets) : 0.0;
   m["examples"] = static_cast<double>(n);
+  return m;
+}
+
+torch::Tensor greedy_generate(models::LanguageModel& model, const torch::Tensor& prompts, int64_t max_new, bool bf16) {
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard ng;
+  AutocastGuard ac(bf16);
+  std::vector<layers::MixerState> states;
+  auto h = model->hidden(prompts, {}, &states);
+  auto next = model->logits(h.select(1, h.size(1) - 1)).argmax(-1);
+  std::vector<torch::Tensor> out{next};
+  for (int64_t i = 1; i < max_new; ++i) {
+    h = model->hidden(next.unsqueeze(1), {}, &states);
+    next = model->logits(h.select(1, 0)).argmax(-1);
+    out.push_back(next);
+  }
+  if (was_training) model->train();
+  return torch::stack(out, 1);
+}
+
+std::map<std::string, double> evaluate_task(models::LanguageModel& model, const data::Task& task, data::Split split,
+                                            const EvalOptions& o, const torch::Device& device, bool bf16) {
+  auto m = evaluate_lm(model, task, split, o.examples, o.batch_size, device, bf16);
+  if (o.answer_examples > 0) {
+    auto gen = [&](const torch::Tensor& prompts, int64_t max_new) {
+      return greedy_generate(model, prompts.to(device), max_new, bf16);
+    };
+    for (const auto& kv : task.answer_metrics(split, o.answer_examples, o.batch_size, gen)) m[kv.first] = kv.second;
+  }
   return m;
 }
 
@@ -277,7 +311,7 @@ TrainResult Trainer::run(int64_t stop_at) {
     I.log->debug("checkpoint {}", path);
   };
   auto do_eval = [&] {
-    result.eval = evaluate_lm(I.model, *I.task, data::Split::kValidation, s.eval.examples, s.eval.batch_size, device_, bf16);
+    result.eval = evaluate_task(I.model, *I.task, data::Split::kValidation, s.eval, device_, bf16);
     json j{{"step", st.step}, {"elapsed_s", elapsed()}, {"eval", result.eval}};
     I.append_metrics(j);
     std::string line;
@@ -288,7 +322,7 @@ TrainResult Trainer::run(int64_t stop_at) {
     if (m.empty()) return false;
     auto it = result.eval.find(m);
     DYSRA_CHECK_T(ConfigError, it != result.eval.end(), "eval.early_stop_metric: unknown metric \"", m,
-                  "\" (available: loss, perplexity, accuracy, token_accuracy)");
+                  "\" (available: loss, perplexity, accuracy, token_accuracy, sequence_accuracy; em, f1, substring_accuracy for text tasks)");
     const bool better = !st.has_best || (s.eval.early_stop_mode == "max" ? it->second > st.best_metric : it->second < st.best_metric);
     if (better) st.best_metric = it->second, st.has_best = true;
     return s.eval.early_stop_mode == "max" ? it->second >= s.eval.early_stop_threshold

@@ -37,10 +37,36 @@ struct MqarOptions {
   int64_t eval_examples = 3000;
 };
 
-/// The `data:` section. Exactly one task's option block is used, selected by `task`.
+/// Synthetic long-context tasks (passkey, RULER niah_*, vt, cwe, fwe, kv_retrieval, multihop_2/3) as LM
+/// examples: prompt tokens, then the answer (answers joined by ", ") and EOS; loss only on the answer + EOS.
+/// Byte-level tokens; sequences are left-padded to seq_len.
+struct SyntheticTaskOptions {
+  int64_t seq_len = 1024;          ///< tokens per example (prompt + answer); RULER's max_seq_length
+  int64_t train_examples = 100000;
+  int64_t eval_examples = 200;
+  std::string essay_path = "";     ///< real text for essay haystacks ("" = generated prose; "auto" = Austen if built)
+};
+
+/// Question answering from FlashRAG JSONL (e.g. `dysra data build` output): each example's prompt is a short
+/// haystack of corpus documents (the gold ones + seeded distractors, shuffled), then "Q: question\nA: ";
+/// the target is the first golden answer + EOS. Byte-level tokens, left-padded to seq_len.
+struct QaTaskOptions {
+  std::string train_path;          ///< questions JSONL for training
+  std::string eval_path;           ///< questions JSONL for evaluation
+  std::string corpus_path;         ///< corpus JSONL {id, contents}; "" = no context documents
+  int64_t haystack_docs = 4;       ///< documents per prompt (gold included); distractors dropped to fit seq_len
+  int64_t seq_len = 512;
+  int64_t max_train_examples = 0;  ///< 0 = all
+  int64_t max_eval_examples = 500; ///< 0 = all
+};
+
+/// The `data:` section. Exactly one task's option block is used, selected by `task`:
+/// mqar → `mqar`; a synthetic task name → `synthetic`; qa → `qa`.
 struct TaskOptions {
   std::string task = "mqar";
   MqarOptions mqar;
+  SyntheticTaskOptions synthetic;
+  QaTaskOptions qa;
 };
 
 class Task {
@@ -52,6 +78,13 @@ class Task {
   virtual int64_t size(Split split) const = 0;
   /// Examples `ids` of `split`, stacked. Deterministic in (task options, seed, split, id).
   virtual Batch batch(Split split, const std::vector<int64_t>& ids) const = 0;
+  /// Greedy decoding: prompts [B, P] int64 (left-padded) → the next `max_new_tokens` tokens [B, max_new_tokens].
+  using Generate = std::function<torch::Tensor(const torch::Tensor& prompts, int64_t max_new_tokens)>;
+  /// Task-specific metrics of generated answers, e.g. EM/F1 (empty when the task has none).
+  virtual std::map<std::string, double> answer_metrics(Split split, int64_t max_examples, int64_t batch_size,
+                                                       const Generate& generate) const {
+    return {};
+  }
 };
 
 using TaskFactory = std::function<std::unique_ptr<Task>(const TaskOptions&, uint64_t seed)>;

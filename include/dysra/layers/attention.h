@@ -2,7 +2,8 @@
 //
 // SDPA over [B, H, L, Dh]; RoPE when model.position == rope. With model.context_budget = W > 0 every query sees
 // only the W most recent tokens (itself included): the truncated-context baseline. With a MixerState the layer
-// keeps a full KV cache (tensors[0] = K, tensors[1] = V, [B, H, T, Dh]) and decodes incrementally.
+// keeps a full KV cache (tensors[0] = K, tensors[1] = V, [B, H, T, Dh]) and decodes incrementally; with
+// MixerState::kv_cache set, keys/values go through that cache policy instead (cache::attend_through_cache).
 #pragma once
 #include <torch/nn/modules/linear.h>
 

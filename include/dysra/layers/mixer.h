@@ -13,6 +13,10 @@
 #include "dysra/core/registry.h"
 #include "dysra/models/options.h"
 
+namespace dysra::cache {
+class KVCachePolicy;  // dysra/cache/kv_cache.h
+}
+
 namespace dysra::layers {
 
 /// Extra per-call inputs. All optional.
@@ -25,9 +29,12 @@ struct MixerInputs {
 
 /// Recurrent state carried across calls (decoding / streaming / processing a long input in pieces).
 /// Each mixer defines the meaning of `tensors`; `offset` counts tokens already consumed.
+/// `kv_cache`: when set, an attention layer keeps its keys/values in this policy (dysra::cache) instead of
+/// `tensors` (one policy per layer; see dysra/cache/kv_cache.h for the protocol).
 struct MixerState {
   std::vector<torch::Tensor> tensors;
   int64_t offset = 0;
+  std::shared_ptr<cache::KVCachePolicy> kv_cache;
   bool empty() const { return tensors.empty(); }
 };
 

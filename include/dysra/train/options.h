@@ -26,6 +26,7 @@ struct EvalOptions {
   int64_t every = 200;                  ///< steps between evaluations; 0 = only at the end
   int64_t batch_size = 256;
   int64_t examples = 0;                 ///< 0 = the task's whole evaluation split
+  int64_t answer_examples = 200;        ///< examples scored by greedy generation (EM/F1; text tasks); 0 = off
   std::string early_stop_metric = "";   ///< e.g. "accuracy"; empty = no early stopping
   double early_stop_threshold = 0.0;    ///< stop once the metric reaches this (>= for accuracy-like)
   std::string early_stop_mode = "max";  ///< max: stop when metric >= threshold; min: when <=

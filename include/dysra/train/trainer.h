@@ -39,10 +39,18 @@ struct TrainResult {
   std::vector<double> step_losses;     ///< loss of every step run in this call (resume tests, plots)
 };
 
-/// Loss, accuracy (Zoology's: per-example mean over labelled positions, averaged), token accuracy, perplexity.
+/// Loss, accuracy (Zoology's: per-example mean over labelled positions, averaged), token accuracy, perplexity,
+/// sequence_accuracy (all targets of an example right: greedy exact match).
 std::map<std::string, double> evaluate_lm(models::LanguageModel& model, const data::Task& task, data::Split split,
                                           int64_t max_examples, int64_t batch_size, const torch::Device& device,
                                           bool bf16);
+
+/// Greedy decoding with the model's recurrent/KV state: prompts [B, P] → [B, max_new_tokens].
+torch::Tensor greedy_generate(models::LanguageModel& model, const torch::Tensor& prompts, int64_t max_new_tokens, bool bf16);
+
+/// evaluate_lm plus the task's answer metrics (EM/F1 of greedy answers) on `answer_examples` examples.
+std::map<std::string, double> evaluate_task(models::LanguageModel& model, const data::Task& task, data::Split split,
+                                            const EvalOptions& options, const torch::Device& device, bool bf16);
 
 class Trainer {
  public:

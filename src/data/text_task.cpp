@@ -1,0 +1,180 @@
+#include "dysra/data/text_task.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "dysra/core/error.h"
+#include "dysra/core/random.h"
+#include "dysra/metrics/qa.h"
+
+namespace dysra::data {
+namespace {
+
+std::string join_answers(const std::vector<std::string>& answers) {
+  std::string s;
+  for (const auto& a : answers) s += (s.empty() ? "" : ", ") + a;
+  return s;
+}
+
+}  // namespace
+
+bool encode_prompt_answer(const Tokenizer& tok, const std::string& prompt, const std::string& answer, int64_t seq_len,
+                          int64_t* inputs, int64_t* labels) {
+  auto p = tok.encode(prompt);
+  auto a = tok.encode(answer);
+  a.push_back(tok.eos_id());
+  // sequence s = pad… p a ; inputs = s[0:L], labels[t] = s[t+1] where s[t+1] is an answer token
+  const int64_t n = static_cast<int64_t>(p.size() + a.size());
+  if (n > seq_len + 1) return false;
+  std::vector<int64_t> s(static_cast<size_t>(seq_len + 1), tok.pad_id());
+  const int64_t start = seq_len + 1 - n;
+  for (size_t i = 0; i < p.size(); ++i) s[start + i] = p[i];
+  for (size_t i = 0; i < a.size(); ++i) s[start + p.size() + i] = a[i];
+  const int64_t first_answer = start + static_cast<int64_t>(p.size());
+  for (int64_t t = 0; t < seq_len; ++t) {
+    inputs[t] = s[t];
+    labels[t] = (t + 1 >= first_answer) ? s[t + 1] : kIgnoreIndex;
+  }
+  return true;
+}
+
+TextTask::TextTask(std::string name, int64_t seq_len)
+    : name_(std::move(name)), seq_len_(seq_len), tokenizer_(std::make_unique<ByteTokenizer>()) {}
+
+Batch TextTask::batch(Split split, const std::vector<int64_t>& ids) const {
+  const int64_t B = static_cast<int64_t>(ids.size());
+  auto tokens = torch::empty({B, seq_len_}, torch::kInt64), labels = torch::empty({B, seq_len_}, torch::kInt64);
+  for (int64_t b = 0; b < B; ++b) {
+    DYSRA_CHECK(ids[b] >= 0 && ids[b] < size(split), name_, ": example id ", ids[b], " out of range [0, ", size(split), ")");
+    auto [prompt, answers] = text(split, ids[b]);
+    if (!encode_prompt_answer(*tokenizer_, prompt, join_answers(answers), seq_len_, tokens[b].data_ptr<int64_t>(),
+                              labels[b].data_ptr<int64_t>()))
+      throw DataError(detail::str_cat(name_, ": example ", ids[b], " needs ", tokenizer_->encode(prompt).size(),
+                                      " prompt tokens + the answer, more than seq_len = ", seq_len_));
+  }
+  return {tokens, labels};
+}
+
+std::map<std::string, double> TextTask::answer_metrics(Split split, int64_t max_examples, int64_t batch_size,
+                                                       const Generate& generate) const {
+  const int64_t n = max_examples > 0 ? std::min(max_examples, size(split)) : size(split);
+  metrics::QAAccumulator acc;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t end = std::min(n, start + batch_size);
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<std::vector<std::string>> golds;
+    size_t longest = 0, max_answer = 0;
+    for (int64_t i = start; i < end; ++i) {
+      auto [prompt, answers] = text(split, i);
+      prompts.push_back(tokenizer_->encode(prompt));
+      longest = std::max(longest, prompts.back().size());
+      max_answer = std::max(max_answer, tokenizer_->encode(join_answers(answers)).size() + 1);
+      golds.push_back({join_answers(answers)});
+    }
+    auto batch = torch::full({end - start, static_cast<int64_t>(longest)}, tokenizer_->pad_id(), torch::kInt64);
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      auto row = batch[static_cast<int64_t>(b)];
+      for (size_t i = 0; i < prompts[b].size(); ++i) row[static_cast<int64_t>(longest - prompts[b].size() + i)] = prompts[b][i];
+    }
+    auto out = generate(batch, static_cast<int64_t>(max_answer)).to(torch::kCPU).contiguous();
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      std::vector<int32_t> ids;
+      for (int64_t j = 0; j < out.size(1); ++j) {
+        const auto t = static_cast<int32_t>(out[static_cast<int64_t>(b)][j].item<int64_t>());
+        if (t == tokenizer_->eos_id()) break;
+        ids.push_back(t);
+      }
+      const std::string pred = tokenizer_->decode(ids);
+      acc.add(pred, golds[b]);
+    }
+  }
+  auto r = acc.result();
+  return {{"em", r.em}, {"f1", r.f1}, {"substring_accuracy", r.substring}};
+}
+
+// ---- synthetic --------------------------------------------------------------------------------------------
+SyntheticTask::SyntheticTask(const std::string& name, const SyntheticTaskOptions& o, uint64_t seed)
+    : TextTask(name, o.seq_len), options_(o) {
+  SyntheticCommon c;
+  c.max_seq_length = static_cast<size_t>(o.seq_len);
+  c.count_tokens = byte_token_counter();
+  c.seed = seed;
+  c.essay_path = o.essay_path;
+  c.split = "train";
+  train_ = make_synthetic_task(name, c);
+  c.split = "validation";
+  eval_ = make_synthetic_task(name, c);
+}
+
+int64_t SyntheticTask::size(Split split) const {
+  return split == Split::kTrain ? options_.train_examples : options_.eval_examples;
+}
+
+std::pair<std::string, std::vector<std::string>> SyntheticTask::text(Split split, int64_t id) const {
+  auto ex = (split == Split::kTrain ? train_ : eval_)(static_cast<uint64_t>(id));
+  return {ex.prompt(), ex.answers};
+}
+
+// ---- FlashRAG QA -----------------------------------------------------------------------------------------
+QaTask::QaTask(const QaTaskOptions& o, uint64_t seed) : TextTask("qa", o.seq_len), options_(o), seed_(seed) {
+  DYSRA_CHECK_T(ConfigError, !o.train_path.empty() && !o.eval_path.empty(), "data.qa: train_path and eval_path are required");
+  train_ = read_flashrag_questions(o.train_path);
+  eval_ = read_flashrag_questions(o.eval_path);
+  if (o.max_train_examples > 0 && static_cast<int64_t>(train_.size()) > o.max_train_examples) train_.resize(o.max_train_examples);
+  if (o.max_eval_examples > 0 && static_cast<int64_t>(eval_.size()) > o.max_eval_examples) eval_.resize(o.max_eval_examples);
+  for (const auto* set : {&train_, &eval_})
+    for (const auto& q : *set)
+      DYSRA_CHECK_T(DataError, !q.golden_answers.empty(), o.train_path, ": question ", q.id, " has no golden answer");
+  if (!o.corpus_path.empty()) {
+    corpus_ = read_flashrag_corpus(o.corpus_path);
+    for (size_t i = 0; i < corpus_.size(); ++i) doc_index_[corpus_[i].id] = i;
+    for (const auto* set : {&train_, &eval_})
+      for (const auto& q : *set)
+        for (const auto& g : q.gold_doc_ids)
+          DYSRA_CHECK_T(DataError, doc_index_.count(g), o.corpus_path, ": gold document ", g, " of question ", q.id, " is not in the corpus");
+  }
+  std::unordered_map<std::string, int64_t> freq;
+  int64_t best = 0;
+  for (const auto& q : train_)
+    if (++freq[q.golden_answers[0]] > best) best = freq[q.golden_answers[0]], majority_ = q.golden_answers[0];
+}
+
+int64_t QaTask::size(Split split) const {
+  return static_cast<int64_t>(split == Split::kTrain ? train_.size() : eval_.size());
+}
+
+std::pair<std::string, std::vector<std::string>> QaTask::text(Split split, int64_t id) const {
+  const QAExample& q = (split == Split::kTrain ? train_ : eval_)[static_cast<size_t>(id)];
+  std::vector<size_t> docs;
+  for (const auto& g : q.gold_doc_ids) docs.push_back(doc_index_.at(g));
+  SplitMix64 rng(mix_seed(seed_, static_cast<uint64_t>(split), static_cast<uint64_t>(id)));
+  if (!corpus_.empty()) {
+    for (int64_t tries = 0; static_cast<int64_t>(docs.size()) < options_.haystack_docs && tries < 100; ++tries) {
+      size_t d = static_cast<size_t>(rng.below(static_cast<int64_t>(corpus_.size())));
+      if (std::find(docs.begin(), docs.end(), d) == docs.end()) docs.push_back(d);
+    }
+  }
+  rng.shuffle(docs);
+  const std::string tail = "Q: " + q.question + "\nA: ";
+  const size_t budget = static_cast<size_t>(seq_len_) - q.golden_answers[0].size() - 1;  // byte tokens
+  auto build = [&](const std::vector<size_t>& ds) {
+    std::string p;
+    for (size_t d : ds) p += corpus_[d].text + "\n";
+    return p + tail;
+  };
+  std::string prompt = build(docs);
+  // drop distractors (never a gold document) until the prompt fits
+  while (prompt.size() > budget) {
+    auto it = std::find_if(docs.begin(), docs.end(), [&](size_t d) {
+      return std::find(q.gold_doc_ids.begin(), q.gold_doc_ids.end(), corpus_[d].id) == q.gold_doc_ids.end();
+    });
+    if (it == docs.end()) break;
+    docs.erase(it);
+    prompt = build(docs);
+  }
+  return {prompt, {q.golden_answers[0]}};
+}
+
+}  // namespace dysra::data

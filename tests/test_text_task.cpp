@@ -1,0 +1,130 @@
+// Text tasks as LM examples: label placement, synthetic passkey, FlashRAG QA prompts, greedy decoding.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "dysra/data/text_task.h"
+#include "dysra/models/lm.h"
+#include "dysra/train/trainer.h"
+#include "test_util.h"
+
+using namespace dysra;
+using namespace dysra::data;
+
+namespace {
+std::string decode_labels(const Tokenizer& tok, const torch::Tensor& labels) {
+  std::vector<int32_t> ids;
+  for (int64_t t = 0; t < labels.size(0); ++t) {
+    const auto v = labels[t].item<int64_t>();
+    if (v != kIgnoreIndex && v != tok.eos_id()) ids.push_back(static_cast<int32_t>(v));
+  }
+  return tok.decode(ids);
+}
+}  // namespace
+
+TEST(TextTask, EncodePromptAnswerPlacesLabelsOnAnswerAndEos) {
+  ByteTokenizer tok;
+  std::vector<int64_t> x(16), y(16);
+  ASSERT_TRUE(encode_prompt_answer(tok, "Q: 2+2?\nA: ", "4", 16, x.data(), y.data()));
+  // s = pad×4 "Q: 2+2?\nA: " "4" EOS (17 tokens); inputs = s[0:16], labels = s[1:17] on the answer part
+  EXPECT_EQ(x[0], tok.pad_id());
+  EXPECT_EQ(x[15], '4');
+  EXPECT_EQ(y[14], '4');
+  EXPECT_EQ(y[15], tok.eos_id());
+  for (int t = 0; t < 14; ++t) EXPECT_EQ(y[t], kIgnoreIndex) << t;
+  EXPECT_FALSE(encode_prompt_answer(tok, std::string(40, 'x'), "abc", 16, x.data(), y.data()));
+}
+
+TEST(TextTask, PasskeyLabelsAreThePasskey) {
+  SyntheticTaskOptions o;
+  o.seq_len = 512;
+  o.train_examples = 10;
+  o.eval_examples = 4;
+  SyntheticTask task("passkey", o, 3);
+  ByteTokenizer tok;
+  auto b = task.batch(Split::kTrain, {0, 1, 2});
+  EXPECT_EQ(b.tokens.sizes(), (std::vector<int64_t>{3, 512}));
+  for (int64_t i = 0; i < 3; ++i) {
+    auto [prompt, answers] = task.text(Split::kTrain, i);
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(decode_labels(tok, b.labels[i]), answers[0]);
+    EXPECT_NE(prompt.find(answers[0]), std::string::npos) << "the passkey is in the context";
+  }
+  EXPECT_NE(task.text(Split::kTrain, 0).second, task.text(Split::kValidation, 0).second);
+}
+
+TEST(TextTask, QaPromptHoldsGoldDocumentAndFits) {
+  test::TempDir dir;
+  auto corpus = dir.file("corpus.jsonl",
+                         "{\"id\":\"d1\",\"contents\":\"ovarian (adj): of or involving the ovaries\"}\n"
+                         "{\"id\":\"d2\",\"contents\":\"insulant (noun): a material that reduces heat transmission\"}\n"
+                         "{\"id\":\"d3\",\"contents\":\"cat (noun): a small domesticated feline\"}\n"
+                         "{\"id\":\"d4\",\"contents\":\"dog (noun): a domesticated canid\"}\n");
+  auto qs = dir.file("q.jsonl",
+                     "{\"id\":\"q1\",\"question\":\"What is the definition of \\\"ovarian\\\"?\",\"golden_answers\":[\"of or involving the ovaries\"],\"metadata\":{\"gold_doc_ids\":[\"d1\"]}}\n"
+                     "{\"id\":\"q2\",\"question\":\"What is the definition of \\\"cat\\\"?\",\"golden_answers\":[\"a small domesticated feline\"],\"metadata\":{\"gold_doc_ids\":[\"d3\"]}}\n"
+                     "{\"id\":\"q3\",\"question\":\"What is the definition of \\\"dog\\\"?\",\"golden_answers\":[\"a small domesticated feline\"],\"metadata\":{\"gold_doc_ids\":[\"d4\"]}}\n");
+  QaTaskOptions o;
+  o.train_path = qs;
+  o.eval_path = qs;
+  o.corpus_path = corpus;
+  o.haystack_docs = 3;
+  o.seq_len = 160;
+  QaTask task(o, 1);
+  EXPECT_EQ(task.majority_answer(), "a small domesticated feline");
+  for (int64_t i = 0; i < 3; ++i) {
+    auto [prompt, answers] = task.text(Split::kTrain, i);
+    EXPECT_LE(prompt.size() + answers[0].size() + 1, 161u);
+    EXPECT_NE(prompt.find(i == 0 ? "ovarian (adj)" : i == 1 ? "cat (noun)" : "dog (noun)"), std::string::npos) << prompt;
+  }
+  auto b = task.batch(Split::kValidation, {0});
+  EXPECT_EQ(decode_labels(ByteTokenizer(), b.labels[0]), "of or involving the ovaries");
+  // answer metrics with an oracle generator score 100, with a wrong one 0
+  auto oracle = [&](const torch::Tensor& prompts, int64_t max_new) {
+    auto out = torch::full({prompts.size(0), max_new}, ByteTokenizer::kEos, torch::kInt64);
+    for (int64_t r = 0; r < prompts.size(0); ++r) {
+      auto ans = ByteTokenizer().encode(task.text(Split::kValidation, r).second[0]);
+      for (size_t j = 0; j < ans.size(); ++j) out[r][static_cast<int64_t>(j)] = ans[j];
+    }
+    return out;
+  };
+  auto m = task.answer_metrics(Split::kValidation, 3, 3, oracle);  // one batch: row r is example r
+  EXPECT_DOUBLE_EQ(m.at("em"), 100.0);
+  auto wrong = [&](const torch::Tensor& prompts, int64_t max_new) { return torch::full({prompts.size(0), max_new}, 'z', torch::kInt64); };
+  EXPECT_DOUBLE_EQ(task.answer_metrics(Split::kValidation, 3, 3, wrong).at("em"), 0.0);
+}
+
+TEST(TextTask, QaMissingGoldDocumentIsADataError) {
+  test::TempDir dir;
+  auto corpus = dir.file("c.jsonl", "{\"id\":\"d1\",\"contents\":\"x\"}\n");
+  auto qs = dir.file("q.jsonl", "{\"id\":\"q1\",\"question\":\"?\",\"golden_answers\":[\"y\"],\"metadata\":{\"gold_doc_ids\":[\"d9\"]}}\n");
+  QaTaskOptions o;
+  o.train_path = qs;
+  o.eval_path = qs;
+  o.corpus_path = corpus;
+  EXPECT_THROW(QaTask(o, 1), DataError);
+}
+
+class GreedyDecode : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GreedyDecode, IncrementalEqualsFullRecompute) {
+  // greedy decoding through the layers' recurrent / KV state gives the same tokens as re-running the whole prefix
+  torch::manual_seed(5);
+  models::ModelOptions o;
+  o.backbone = GetParam();
+  o.d_model = 32;
+  o.n_heads = 2;
+  o.n_layers = 2;
+  models::LanguageModel model(o, 40);
+  model->eval();
+  auto prompts = torch::randint(0, 40, {3, 11}, torch::kInt64);
+  auto fast = train::greedy_generate(model, prompts, 6, false);
+  torch::NoGradGuard ng;
+  auto seq = prompts.clone();
+  for (int i = 0; i < 6; ++i) {
+    auto next = model->forward(seq).select(1, seq.size(1) - 1).argmax(-1);
+    EXPECT_TRUE(torch::equal(next, fast.select(1, i))) << "token " << i;
+    seq = torch::cat({seq, next.unsqueeze(1)}, 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backbones, GreedyDecode, ::testing::Values("transformer", "mamba", "linear_attention"));
