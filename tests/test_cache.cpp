@@ -61,6 +61,13 @@ torch::Tensor attend_ref(const torch::Tensor& q, const torch::Tensor& k, const t
   return torch::softmax(l, -1).matmul(v);
 }
 
+/// Many tiny tensor ops: one intra-op thread (a shared CPU makes OpenMP barriers very slow); restored after.
+struct OneThread {
+  int before = torch::get_num_threads();
+  OneThread() { torch::set_num_threads(1); }
+  ~OneThread() { torch::set_num_threads(before); }
+};
+
 }  // namespace
 
 TEST(Cache, RegistryAndValidation) {
@@ -212,6 +219,7 @@ TEST(Cache, RazorHeadSelectionRule) {
 }
 
 TEST(Cache, MemoryIsBoundedForEveryBoundedPolicy) {
+  OneThread one;
   torch::manual_seed(3);
   const int64_t H = 2, D = 8;
   std::vector<CacheOptions> cases;
@@ -220,24 +228,28 @@ TEST(Cache, MemoryIsBoundedForEveryBoundedPolicy) {
     o.policy = p;
     o.budget = 48;
     o.window = 8;
-    o.raw_slots = 64, o.delta = 32, o.rank = 4, o.summary_slots = 16, o.recompress_depth = 2;
+    // Δ divides 90,000, so the raw buffer is at the same phase after 10K and 100K tokens (it holds between
+    // M − Δ + 1 and M raw tokens; the capacity is constant at every phase).
+    o.raw_slots = 96, o.delta = 48, o.rank = 4, o.summary_slots = 16, o.recompress_depth = 2;
     cases.push_back(o);
   };
   for (const char* p : {"window", "streaming_llm", "h2o", "snapkv", "pyramidkv", "razor", "compressive"}) add(p);
   for (const auto& o : cases) {
     auto c = cache::make_cache(o, geom(H, D, 1, 3));
-    int64_t t = 0, bytes10k = -1;
-    const int64_t chunk = 5000;
+    int64_t t = 0, bytes10k = -1, cap10k = -1;
+    const int64_t chunk = c->needs_attention() ? 500 : 5000;  // probs are [chunk, N + chunk]
     while (t < 100000) {
       const int64_t n = c->rows().empty() ? 0 : c->rows()[0].size();
       torch::Tensor p;
       if (c->needs_attention()) p = torch::rand({1, H, chunk, n + chunk});
       c->append(tokens(H, D, t, chunk, p));
       t += chunk;
-      if (t == 10000) bytes10k = c->memory().bytes;
+      if (t == 10000) bytes10k = c->memory().bytes, cap10k = c->memory().capacity_bytes;
     }
     auto m = c->memory();
     EXPECT_EQ(m.bytes, bytes10k) << o.policy;
+    EXPECT_EQ(m.capacity_bytes, cap10k) << o.policy;
+    EXPECT_GE(m.capacity_bytes, m.bytes) << o.policy;
     EXPECT_GT(m.bytes, 0) << o.policy;
     EXPECT_LE(m.heads[0].slots, std::max<int64_t>(c->head_budget(0), 48 + 8)) << o.policy;
     EXPECT_EQ(m.bytes, m.kv_bytes + m.slots * cache::kEntryMetaBytes) << o.policy;
@@ -313,6 +325,7 @@ TEST(Compressive, RotationAndBoundedRecompression) {
 }
 
 TEST(Compressive, LearnedCompressorStartsAsMeanPoolingAndTrains) {
+  OneThread one;
   torch::manual_seed(7);
   const int64_t D = 8, delta = 8, r = 2;
   cache::LearnedCompressor c(D, delta, r);

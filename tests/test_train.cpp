@@ -135,8 +135,8 @@ TEST(Trainer, EarlyStopsOnThreshold) {
 TEST(Trainer, TransformerLearnsSmallMqar) {
   auto o = config::parse_experiment(
       "seed: 1\ndevice: cpu\nmodel: {d_model: 64, n_layers: 2, n_heads: 1}\n"
-      "data: {task: mqar, mqar: {vocab_size: 256, seq_len: 64, num_kv_pairs: 4, train_examples: 20000, eval_examples: 256}}\n"
-      "train: {steps: 400, batch_size: 64, lr: 0.003, warmup_steps: 20}\n"
+      "data: {task: mqar, mqar: {vocab_size: 128, seq_len: 64, num_kv_pairs: 4, train_examples: 50000, eval_examples: 256}}\n"
+      "train: {steps: 1500, batch_size: 64, lr: 0.003, warmup_steps: 100}\n"
       "eval: {every: 100, early_stop_metric: accuracy, early_stop_threshold: 0.95}\nlog: {every: 100, level: warn}\n",
       "learn.yaml");
   auto r = run(o, "", false, -1);

@@ -209,6 +209,10 @@ MemoryReport KVCachePolicy::memory() const {
     hm.slots += n, hm.raw += raw, hm.summaries += n - raw;
     hm.bytes += kv + n * kEntryMetaBytes;
     m.kv_bytes += kv;
+    const int64_t budget = head_budget(static_cast<int64_t>(i) % info_.n_heads);
+    const int64_t cap = std::max(budget, n);
+    m.capacity_slots += cap;
+    m.capacity_bytes += cap * (info_.head_dim * (r.k.element_size() + r.v.element_size()) + kEntryMetaBytes);
   }
   for (const auto& h : m.heads) m.slots += h.slots, m.bytes += h.bytes;
   return m;

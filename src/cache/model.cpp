@@ -45,7 +45,10 @@ std::vector<layers::MixerState> make_layer_states(models::LanguageModelImpl& mod
                   " is sparse_attention, which does not read through a KV cache policy yet");
     if (types[static_cast<size_t>(l)] != "attention") continue;
     auto info = info_of(model, l);
-    if (!comps.empty() && comps[static_cast<size_t>(l)]) info.compressor = comps[static_cast<size_t>(l)].ptr();
+    if (!comps.empty() && comps[static_cast<size_t>(l)]) {
+      if (!model.parameters().empty()) comps[static_cast<size_t>(l)]->to(model.parameters()[0].device());
+      info.compressor = comps[static_cast<size_t>(l)].ptr();
+    }
     states[static_cast<size_t>(l)].kv_cache = std::shared_ptr<KVCachePolicy>(make_cache(options, info));
   }
   return states;
@@ -58,6 +61,7 @@ MemoryReport total_memory(const std::vector<layers::MixerState>& states, std::ve
     MemoryReport m;
     if (s.kv_cache) m = s.kv_cache->memory();
     total.slots += m.slots, total.bytes += m.bytes, total.kv_bytes += m.kv_bytes;
+    total.capacity_slots += m.capacity_slots, total.capacity_bytes += m.capacity_bytes;
     if (per_layer) per_layer->push_back(m);
   }
   return total;

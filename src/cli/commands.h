@@ -30,5 +30,6 @@ struct Command {
 
 void add_data_commands(CLI::App& app, std::vector<Command>& out);   // src/cli/data_cmd.cpp
 void add_bench_commands(CLI::App& app, std::vector<Command>& out);  // src/cli/bench_cmd.cpp
+void add_stream_commands(CLI::App& app, std::vector<Command>& out); // src/cli/stream_cmd.cpp
 
 }  // namespace dysra::cli

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   std::vector<cli::Command> extra;
   cli::add_data_commands(app, extra);
   cli::add_bench_commands(app, extra);
+  cli::add_stream_commands(app, extra);
 
   try {
     app.parse(argc, argv);

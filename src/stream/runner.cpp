@@ -40,7 +40,8 @@ json interval_json(const IntervalRecord& r, const std::vector<cache::MemoryRepor
          {"prefill_ms_per_token", r.prefill_tokens ? 1e3 * r.prefill_s / static_cast<double>(r.prefill_tokens) : 0.0},
          {"cache_bytes", r.cache_bytes},
          {"cache_kv_bytes", r.cache_kv_bytes},
-         {"cache_slots", r.cache_slots}};
+         {"cache_slots", r.cache_slots},
+         {"cache_capacity_bytes", r.cache_capacity_bytes}};
   json per = json::array();
   for (const auto& m : layers) per.push_back(m.bytes);
   j["layer_bytes"] = per;
@@ -119,6 +120,7 @@ struct Runner {
     std::vector<cache::MemoryReport> layers;
     auto mem = cache::total_memory(states, &layers);
     cur.cache_bytes = mem.bytes, cur.cache_kv_bytes = mem.kv_bytes, cur.cache_slots = mem.slots;
+    cur.cache_capacity_bytes = mem.capacity_bytes;
     intervals << interval_json(cur, layers).dump() << "\n";
     intervals.flush();
     IntervalRecord next;
@@ -157,7 +159,7 @@ struct Runner {
                       {"distance", q.distance()}, {"requested_distance", q.requested_distance},
                       {"tokens", fed},         {"correct", all},          {"guess", guessed},
                       {"gold", gold}}
-                     .dump()
+                     .dump(-1, ' ', false, json::error_handler_t::replace)  // guesses may be invalid UTF-8
               << "\n";
     questions.flush();
   }

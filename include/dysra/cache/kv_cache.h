@@ -122,8 +122,11 @@ struct HeadMemory {
 
 struct MemoryReport {
   std::vector<HeadMemory> heads;  ///< per head
-  int64_t slots = 0, bytes = 0;
+  int64_t slots = 0, bytes = 0;   ///< held now
   int64_t kv_bytes = 0;           ///< keys + values only
+  /// What a preallocated buffer of the policy's bound would hold: Σ over rows of max(budget, held) slots ×
+  /// bytes per slot (budget 0 = unbounded → held). Constant once a bounded policy is full, at any phase.
+  int64_t capacity_slots = 0, capacity_bytes = 0;
 };
 
 /// Per-entry metadata bytes counted in HeadMemory::bytes (position, count, depth).

@@ -2,6 +2,7 @@
 // reproducible randomness outside LibTorch (data order, example generation). std:: distributions are
 // implementation-defined, so dysra draws its own.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>

@@ -10,8 +10,9 @@
 //
 // Run directory: stream.jsonl — one line per interval of `report_every` stream tokens: tokens, questions,
 // correct, accuracy, token_accuracy, mean distance, decode_ms_per_token, prefill_ms_per_token, cache_bytes,
-// cache_kv_bytes, cache_slots, per-layer bytes; questions.jsonl — one line per question (id, position, fact
-// position, distance, requested distance, correct, guessed answer, gold); summary.json at the end.
+// cache_kv_bytes, cache_slots, cache_capacity_bytes (kv_cache.h MemoryReport), per-layer bytes;
+// questions.jsonl — one line per question (id, position, fact position, distance, requested distance, correct,
+// guessed answer, gold); stream_config.json; summary.json at the end.
 // Checkpoint (`stream.ckpt`, atomic): stream state, token count, every layer's cache / mixer state, interval
 // accumulators and the byte size of both JSONL files; resuming truncates the files to those sizes, so a resumed
 // run writes exactly what an uninterrupted one would (timings aside).
@@ -49,7 +50,7 @@ struct IntervalRecord {
   uint64_t index = 0, tokens = 0, questions = 0, correct = 0, answer_tokens = 0, answer_tokens_correct = 0;
   double distance_sum = 0, decode_s = 0, prefill_s = 0;
   uint64_t decode_steps = 0, prefill_tokens = 0;
-  int64_t cache_bytes = 0, cache_kv_bytes = 0, cache_slots = 0;
+  int64_t cache_bytes = 0, cache_kv_bytes = 0, cache_slots = 0, cache_capacity_bytes = 0;
 };
 
 struct StreamSummary {

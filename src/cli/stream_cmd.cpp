@@ -1,0 +1,190 @@
+// `dysra stream run` (a long FactStream through a model with a KV cache policy: per-interval accuracy, decode
+// latency, cache bytes) and `dysra stream train-compressor` (the learned compressors of the compressive cache).
+//
+// Flags only, no experiment YAML: the model comes from --config EXP.yaml (its `model:` section, plus --set
+// overrides) and --weights CKPT, or, without --config, a randomly initialised Transformer of --d-model/--layers/
+// --heads (memory and speed measurements). The tokenizer is the byte tokenizer (vocab 260).
+#include <torch/torch.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "dysra/cache/compressor.h"
+#include "dysra/cache/model.h"
+#include "dysra/core/error.h"
+#include "dysra/data/streaming.h"
+#include "dysra/data/tokenizer.h"
+#include "dysra/models/lm.h"
+#include "dysra/stream/runner.h"
+#include "dysra/train/checkpoint.h"
+#include "dysra/train/trainer.h"
+
+namespace dysra::cli {
+namespace {
+
+struct ModelArgs {
+  std::string config, weights, device = "cpu";
+  std::vector<std::string> overrides;
+  int64_t d_model = 128, n_layers = 2, n_heads = 4, threads = 0;
+};
+
+void add_model_args(CLI::App* c, ModelArgs& a) {
+  c->add_option("--config", a.config, "experiment YAML whose model section is used (else a random Transformer)");
+  c->add_option("--set", a.overrides, "override a config key (repeatable)")->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->add_option("--weights", a.weights, "checkpoint whose model weights are loaded");
+  c->add_option("--device", a.device, "cpu | cuda | auto")->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  c->add_option("--d-model", a.d_model, "random model: width")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--layers", a.n_layers, "random model: layers")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--heads", a.n_heads, "random model: heads")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--threads", a.threads, "CPU threads (0 = torch default)")->capture_default_str();
+}
+
+models::LanguageModel build_model(const ModelArgs& a, torch::Device* dev) {
+  if (a.threads > 0) torch::set_num_threads(static_cast<int>(a.threads));
+  models::ModelOptions mo;
+  if (!a.config.empty()) {
+    mo = config::load_experiment(a.config, a.overrides).model;
+  } else {
+    DYSRA_CHECK_T(ConfigError, a.weights.empty(), "--weights needs --config (the model's architecture)");
+    mo.d_model = a.d_model, mo.n_layers = a.n_layers, mo.n_heads = a.n_heads;
+  }
+  torch::manual_seed(0);
+  models::LanguageModel model(mo, data::ByteTokenizer::kVocab);
+  if (!a.weights.empty()) train::load_model_weights(a.weights, *model);
+  *dev = train::resolve_device(a.device);
+  model->to(*dev);
+  return model;
+}
+
+void add_cache_args(CLI::App* c, cache::CacheOptions& o) {
+  c->add_option("--policy", o.policy, "cache policy: " + cache::cache_registry().known())->capture_default_str();
+  c->add_option("--budget", o.budget, "slots per head per layer (window, streaming_llm, h2o, snapkv, pyramidkv)")
+      ->capture_default_str();
+  c->add_option("--sinks", o.sink_tokens, "sink tokens")->capture_default_str();
+  c->add_option("--window", o.window, "h2o recent tokens / razor S0")->capture_default_str();
+  c->add_option("--positions", o.positions, "original | cache (default: cache for streaming_llm)");
+  c->add_option("--obs-window", o.obs_window, "snapkv/pyramidkv observation window")->capture_default_str();
+  c->add_option("--kernel", o.kernel_size, "snapkv pooling kernel")->capture_default_str();
+  c->add_option("--pooling", o.pooling, "max | avg")->capture_default_str();
+  c->add_option("--pyramid-beta", o.pyramid_beta, "PyramidKV beta")->capture_default_str();
+  c->add_option("--retrieval-heads", o.retrieval_heads, "razor: layer*heads+head list (default: probe)")
+      ->delimiter(',');
+  c->add_option("--razor-ratio", o.razor_ratio, "razor C (0: window only)")->capture_default_str();
+  c->add_option("--raw-slots", o.raw_slots, "compressive M")->capture_default_str();
+  c->add_option("--delta", o.delta, "compressive delta")->capture_default_str();
+  c->add_option("--rank", o.rank, "compressive r")->capture_default_str();
+  c->add_option("--summary-slots", o.summary_slots, "compressive summary cap (0 = 4r)")->capture_default_str();
+  c->add_option("--recompress-depth", o.recompress_depth, "compressive max summary depth")->capture_default_str();
+  c->add_option("--method", o.method, "svd | mean | learned")->capture_default_str();
+  c->add_option("--compressor", o.compressor_path, "learned compressors file (train-compressor)");
+}
+
+}  // namespace
+
+void add_stream_commands(CLI::App& app, std::vector<Command>& out) {
+  auto* stream = app.add_subcommand("stream", "constant-memory streaming with KV cache policies");
+  stream->require_subcommand(1);
+
+  // ---- run ----
+  struct RunArgs {
+    ModelArgs model;
+    stream::StreamOptions opt;
+    std::string filler = "noise";
+  };
+  auto r = std::make_shared<RunArgs>();
+  auto* run = stream->add_subcommand("run", "feed a FactStream through a model with a cache policy");
+  add_model_args(run, r->model);
+  add_cache_args(run, r->opt.cache);
+  run->add_option("--run-dir", r->opt.run_dir, "output directory")->required();
+  run->add_option("--tokens", r->opt.total_tokens, "stream length in tokens")->capture_default_str();
+  run->add_option("--chunk", r->opt.chunk_tokens, "prefill chunk")->capture_default_str();
+  run->add_option("--report-every", r->opt.report_every, "interval length (tokens)")->capture_default_str();
+  run->add_option("--question-interval", r->opt.facts.question_interval, "tokens between questions")
+      ->capture_default_str();
+  run->add_option("--distances", r->opt.facts.distances, "fact distances (tokens), cycled")->delimiter(',')
+      ->capture_default_str();
+  run->add_option("--filler", r->filler, "noise | essay")->capture_default_str()
+      ->check(CLI::IsMember({"noise", "essay"}));
+  run->add_option("--seed", r->opt.facts.seed, "stream seed")->capture_default_str();
+  run->add_option("--checkpoint-every", r->opt.checkpoint_every, "tokens between checkpoints (0 = none)")
+      ->capture_default_str();
+  run->add_flag("--resume", r->opt.resume, "continue from RUN_DIR/stream.ckpt");
+  out.push_back({run, [r]() {
+                   torch::Device dev(torch::kCPU);
+                   auto model = build_model(r->model, &dev);
+                   auto o = r->opt;
+                   o.facts.filler = r->filler == "essay" ? data::Haystack::essay : data::Haystack::noise;
+                   o.facts.chunk_size = static_cast<size_t>(std::max<int64_t>(o.chunk_tokens, 1));
+                   data::ByteTokenizer tok;
+                   auto s = stream::run_stream(o, *model, tok);
+                   std::cout << nlohmann::json{{"tokens", s.tokens}, {"questions", s.questions},
+                                               {"accuracy", s.accuracy}, {"cache_bytes", s.cache_bytes},
+                                               {"decode_ms_per_token", s.decode_ms_per_token}}
+                                    .dump()
+                             << "\n";
+                   return 0;
+                 }});
+
+  // ---- train-compressor ----
+  struct TrainArgs {
+    ModelArgs model;
+    int64_t delta = 256, rank = 32, tokens = 8192, queries = 64, steps = 300;
+    double lr = 1e-3;
+    std::string out;
+  };
+  auto t = std::make_shared<TrainArgs>();
+  auto* tc = stream->add_subcommand("train-compressor",
+                                    "train the learned compressors (attention reconstruction) on a FactStream prefix");
+  add_model_args(tc, t->model);
+  tc->add_option("--out", t->out, "compressors file")->required();
+  tc->add_option("--delta", t->delta, "block size")->capture_default_str();
+  tc->add_option("--rank", t->rank, "summaries per block")->capture_default_str();
+  tc->add_option("--tokens", t->tokens, "stream tokens of activations")->capture_default_str();
+  tc->add_option("--queries", t->queries, "queries after each block in the loss")->capture_default_str();
+  tc->add_option("--steps", t->steps, "Adam steps per layer")->capture_default_str();
+  tc->add_option("--lr", t->lr, "learning rate")->capture_default_str();
+  out.push_back({tc, [t]() {
+                   torch::Device dev(torch::kCPU);
+                   auto model = build_model(t->model, &dev);
+                   model->eval();
+                   data::ByteTokenizer tok;
+                   data::FactStreamOptions fo;
+                   fo.count_tokens = data::byte_token_counter();
+                   data::FactStream fs(fo);
+                   std::vector<int64_t> ids;
+                   while (static_cast<int64_t>(ids.size()) < t->tokens) {
+                     auto c = fs.next();
+                     for (auto x : tok.encode(c.text)) ids.push_back(x);
+                   }
+                   ids.resize(static_cast<size_t>(t->tokens));
+                   auto tokens = torch::tensor(ids, torch::kInt64).unsqueeze(0).to(dev);
+                   auto samples = cache::collect_compression_samples(*model, tokens, t->delta, t->queries);
+                   const auto& mo = model->options();
+                   std::vector<cache::LearnedCompressor> comps(samples.size(), cache::LearnedCompressor{nullptr});
+                   cache::CompressorTrainOptions to;
+                   to.steps = t->steps, to.lr = t->lr;
+                   for (size_t l = 0; l < samples.size(); ++l) {
+                     if (!samples[l].keys.defined()) continue;
+                     comps[l] = cache::LearnedCompressor(mo.d_model / mo.n_heads, t->delta, t->rank);
+                     comps[l]->to(dev);
+                     auto s = samples[l];
+                     s.key_pos = s.key_pos.to(dev);
+                     auto first = cache::attention_reconstruction_loss(comps[l], s, mo.position == "rope", mo.rope_theta)
+                                      .item<double>();
+                     auto losses = cache::train_compressor(comps[l], {s}, to, mo.position == "rope", mo.rope_theta);
+                     std::cout << nlohmann::json{{"layer", l}, {"loss_mean_pooling", first},
+                                                 {"loss_trained", losses.empty() ? first : losses.back()}}
+                                      .dump()
+                               << "\n";
+                     comps[l]->to(torch::kCPU);
+                   }
+                   cache::save_compressors(t->out, comps);
+                   return 0;
+                 }});
+}
+
+}  // namespace dysra::cli
