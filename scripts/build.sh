@@ -19,4 +19,6 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX${DYSRA_EXTRA_PREFIX:+;$DYSRA_EXTRA_PREFIX}" ${DYSRA_CMAKE_ARGS:-}
 fi
 echo "[build] building ($JOBS jobs)"
-cmake --build "$BUILD" -j "$JOBS"
+# DYSRA_BUILD_TARGETS="dysra_cli dysra_gpu_tests" builds only those targets.
+# shellcheck disable=SC2086
+cmake --build "$BUILD" -j "$JOBS" ${DYSRA_BUILD_TARGETS:+--target $DYSRA_BUILD_TARGETS}

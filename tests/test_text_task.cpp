@@ -89,6 +89,7 @@ TEST(TextTask, QaPromptHoldsGoldDocumentAndFits) {
   };
   auto m = task.answer_metrics(Split::kValidation, 3, 3, oracle);  // one batch: row r is example r
   EXPECT_DOUBLE_EQ(m.at("em"), 100.0);
+  EXPECT_NEAR(m.at("majority_em"), 200.0 / 3.0, 1e-9);  // 2 of 3 golds are the majority answer
   auto wrong = [&](const torch::Tensor& prompts, int64_t max_new) { return torch::full({prompts.size(0), max_new}, 'z', torch::kInt64); };
   EXPECT_DOUBLE_EQ(task.answer_metrics(Split::kValidation, 3, 3, wrong).at("em"), 0.0);
 }

@@ -141,6 +141,17 @@ QaTask::QaTask(const QaTaskOptions& o, uint64_t seed) : TextTask("qa", o.seq_len
     if (++freq[q.golden_answers[0]] > best) best = freq[q.golden_answers[0]], majority_ = q.golden_answers[0];
 }
 
+std::map<std::string, double> QaTask::answer_metrics(Split split, int64_t max_examples, int64_t batch_size,
+                                                     const Generate& generate) const {
+  auto m = TextTask::answer_metrics(split, max_examples, batch_size, generate);
+  const int64_t n = max_examples > 0 ? std::min(max_examples, size(split)) : size(split);
+  metrics::QAAccumulator baseline;
+  for (int64_t i = 0; i < n; ++i) baseline.add(majority_, text(split, i).second);
+  m["majority_em"] = baseline.result().em;
+  m["majority_f1"] = baseline.result().f1;
+  return m;
+}
+
 int64_t QaTask::size(Split split) const {
   return static_cast<int64_t>(split == Split::kTrain ? train_.size() : eval_.size());
 }

@@ -7,6 +7,7 @@
 // denominator gives zeros (and lse = -inf) for a query whose every key is masked. A memory row listed twice in
 // one index list counts twice (the reference counts multiplicities the same way).
 #include "dysra/ops/gathered_attention.h"
+#include "dysra/ops/backend.h"
 
 #include <torch/torch.h>
 
@@ -132,13 +133,9 @@ GatheredAttentionResult gathered_attention(const torch::Tensor& q, const torch::
   validate(q, k, v, indices, options);
   if (q.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    DYSRA_CHECK(cuda::available(), "gathered_attention: inputs are on ", q.device(),
-                " but no CUDA device is available");
-    return cuda::gathered_attention(q, k, v, indices, options);
-#else
-    throw Error(detail::str_cat("gathered_attention: inputs are on ", q.device(),
-                                " but dysra was built without CUDA (DYSRA_WITH_CUDA off); move them to the CPU"));
+    if (use_cuda_kernels()) return cuda::gathered_attention(q, k, v, indices, options);
 #endif
+    return gathered_attention_cpu(q, k, v, indices, options);  // LibTorch ops, device-agnostic
   }
   DYSRA_CHECK(q.device().is_cpu(), "gathered_attention: unsupported device ", q.device(), " (CPU or CUDA)");
   return gathered_attention_cpu(q, k, v, indices, options);

@@ -6,6 +6,7 @@
 // state plus the exclusive prefix sum over chunks of kᵀv (and of Σk for the normaliser), applied with q·S.
 // Padded keys/values are zero, so they add nothing to the states. Computed in fp32 (float64 inputs: float64).
 #include "dysra/ops/linear_attention.h"
+#include "dysra/ops/backend.h"
 
 #include <torch/torch.h>
 
@@ -105,13 +106,9 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   validate(q, k, v, initial, options);
   if (q.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    DYSRA_CHECK(cuda::available(), "linear_attention: inputs are on ", q.device(),
-                " but no CUDA device is available");
-    return cuda::linear_attention(q, k, v, initial, options);
-#else
-    throw Error(detail::str_cat("linear_attention: inputs are on ", q.device(),
-                                " but dysra was built without CUDA (DYSRA_WITH_CUDA off); move them to the CPU"));
+    if (use_cuda_kernels()) return cuda::linear_attention(q, k, v, initial, options);
 #endif
+    return linear_attention_cpu(q, k, v, initial, options);  // LibTorch ops, device-agnostic
   }
   DYSRA_CHECK(q.device().is_cpu(), "linear_attention: unsupported device ", q.device(), " (CPU or CUDA)");
   return linear_attention_cpu(q, k, v, initial, options);

@@ -9,6 +9,7 @@
 // (softplus(Δ + bias), the D skip, the SiLU(z) gate) is plain autograd. Inputs in bf16/fp16/fp32 are computed in
 // fp32, float64 inputs in float64.
 #include "dysra/ops/selective_scan.h"
+#include "dysra/ops/backend.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -236,12 +237,10 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
   validate(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options.cpu_chunk);
   if (u.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    DYSRA_CHECK(cuda::available(), "selective_scan: inputs are on ", u.device(), " but no CUDA device is available");
-    return cuda::selective_scan(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options);
-#else
-    throw Error(detail::str_cat("selective_scan: inputs are on ", u.device(),
-                                " but dysra was built without CUDA (DYSRA_WITH_CUDA off); move them to the CPU"));
+    if (use_cuda_kernels()) return cuda::selective_scan(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options);
 #endif
+    // LibTorch ops on the GPU: the sequential definition (the kernels' baseline)
+    return selective_scan_reference(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options.delta_softplus);
   }
   DYSRA_CHECK(u.device().is_cpu(), "selective_scan: unsupported device ", u.device(), " (CPU or CUDA)");
   return selective_scan_cpu(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options);

@@ -51,6 +51,9 @@ class QaTask : public TextTask {
   QaTask(const QaTaskOptions& options, uint64_t seed);
   int64_t size(Split split) const override;
   std::pair<std::string, std::vector<std::string>> text(Split split, int64_t id) const override;
+  /// TextTask's EM/F1 plus majority_em / majority_f1: the trivial baseline that always answers majority_answer().
+  std::map<std::string, double> answer_metrics(Split split, int64_t max_examples, int64_t batch_size,
+                                               const Generate& generate) const override;
   /// The most frequent first golden answer of the training split (the trivial baseline's prediction).
   const std::string& majority_answer() const { return majority_; }
 
