@@ -16,7 +16,7 @@ export DYSRA_TORCH_PREFIX="$(python3 -c 'import torch;print(torch.utils.cmake_pr
 export DYSRA_EXTRA_PREFIX=/tmp/deps/usr DYSRA_BUILD_DIR="$ROOT/build-gpu"
 export DYSRA_CMAKE_ARGS="-DTORCH_CUDA_ARCH_LIST=9.0 -DDYSRA_USE_CCACHE=OFF -DDYSRA_WITH_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc"
 # zlib1g-dev's libz.so points at /lib/... (absent under /tmp/deps): name the shared object directly
-ZSO=$(ls /tmp/deps/lib/x86_64-linux-gnu/libz.so.1.* /tmp/deps/usr/lib/x86_64-linux-gnu/libz.so.1.* 2>/dev/null | head -n1)
+ZSO=$(ls /tmp/deps/lib/x86_64-linux-gnu/libz.so.1.* /tmp/deps/usr/lib/x86_64-linux-gnu/libz.so.1.* 2>/dev/null | head -n1 || true)
 [[ -n "$ZSO" ]] && DYSRA_CMAKE_ARGS+=" -DZLIB_LIBRARY=$ZSO -DZLIB_INCLUDE_DIR=/tmp/deps/usr/include"
 export DYSRA_CMAKE_ARGS
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
