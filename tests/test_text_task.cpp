@@ -94,6 +94,25 @@ TEST(TextTask, QaPromptHoldsGoldDocumentAndFits) {
   EXPECT_DOUBLE_EQ(task.answer_metrics(Split::kValidation, 3, 3, wrong).at("em"), 0.0);
 }
 
+TEST(TextTask, QaDropsQuestionsThatCannotFitAndCountsThem) {
+  test::TempDir dir;
+  auto corpus = dir.file("c.jsonl", "{\"id\":\"d1\",\"contents\":\"short entry\"}\n");
+  auto qs = dir.file("q.jsonl",
+                     "{\"id\":\"q1\",\"question\":\"a?\",\"golden_answers\":[\"yes\"],\"metadata\":{\"gold_doc_ids\":[\"d1\"]}}\n"
+                     "{\"id\":\"q2\",\"question\":\"b?\",\"golden_answers\":[\"" + std::string(100, 'x') +
+                         "\"],\"metadata\":{\"gold_doc_ids\":[\"d1\"]}}\n");
+  QaTaskOptions o;
+  o.train_path = qs;
+  o.eval_path = qs;
+  o.corpus_path = corpus;
+  o.seq_len = 64;
+  QaTask task(o, 1);
+  EXPECT_EQ(task.size(Split::kTrain), 1);
+  EXPECT_EQ(task.dropped_examples(), 2);  // q2 from the train and the eval split
+  o.seq_len = 16;
+  EXPECT_THROW(QaTask(o, 1), DataError);  // nothing fits
+}
+
 TEST(TextTask, QaMissingGoldDocumentIsADataError) {
   test::TempDir dir;
   auto corpus = dir.file("c.jsonl", "{\"id\":\"d1\",\"contents\":\"x\"}\n");

@@ -10,6 +10,8 @@
 // input sets rotated between runs. Forward+backward runs use torch::autograd::grad (no accumulation).
 #include "bench/kernels_bench.h"
 
+#include "dysra/ops/backend.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -339,6 +341,7 @@ bool wants(const std::string& list, const std::string& op) {
 }  // namespace
 
 int run_kernel_bench(const KernelBenchOptions& o) {
+  ops::set_cuda_backend(ops::CudaBackend::kKernels);  // "dysra" rows time the kernels; peers call torch directly
   if (!torch::cuda::is_available()) {
     std::fprintf(stderr, "dysra bench kernels: no CUDA device\n");
     return 2;

@@ -135,6 +135,21 @@ QaTask::QaTask(const QaTaskOptions& o, uint64_t seed) : TextTask("qa", o.seq_len
         for (const auto& g : q.gold_doc_ids)
           DYSRA_CHECK_T(DataError, doc_index_.count(g), o.corpus_path, ": gold document ", g, " of question ", q.id, " is not in the corpus");
   }
+  // Questions whose gold documents, question and answer cannot fit seq_len are dropped (and counted): no
+  // truncation ever hides the evidence.
+  auto fits = [&](const QAExample& q) {
+    size_t n = q.question.size() + q.golden_answers[0].size() + 8;  // "Q: " "\nA: " + EOS, byte tokens
+    for (const auto& g : q.gold_doc_ids)
+      if (doc_index_.count(g)) n += corpus_[doc_index_.at(g)].text.size() + 1;
+    return n <= static_cast<size_t>(seq_len_);
+  };
+  for (auto* set : {&train_, &eval_}) {
+    const size_t before = set->size();
+    set->erase(std::remove_if(set->begin(), set->end(), [&](const QAExample& q) { return !fits(q); }), set->end());
+    dropped_ += static_cast<int64_t>(before - set->size());
+  }
+  DYSRA_CHECK_T(DataError, !train_.empty() && !eval_.empty(), o.train_path, ": no question fits data.qa.seq_len = ", o.seq_len,
+                " with its gold documents (", dropped_, " dropped); raise seq_len");
   std::unordered_map<std::string, int64_t> freq;
   int64_t best = 0;
   for (const auto& q : train_)

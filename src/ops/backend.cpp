@@ -11,9 +11,10 @@ namespace dysra::ops {
 namespace {
 CudaBackend initial_backend() {
   const char* env = std::getenv("DYSRA_CUDA_BACKEND");
-  if (env == nullptr || std::strcmp(env, "kernels") == 0) return CudaBackend::kKernels;
+  if (env == nullptr || std::strcmp(env, "auto") == 0) return CudaBackend::kAuto;
+  if (std::strcmp(env, "kernels") == 0) return CudaBackend::kKernels;
   if (std::strcmp(env, "torch") == 0) return CudaBackend::kTorchOps;
-  throw ConfigError(std::string("DYSRA_CUDA_BACKEND: expected kernels or torch, got \"") + env + "\"");
+  throw ConfigError(std::string("DYSRA_CUDA_BACKEND: expected auto, kernels or torch, got \"") + env + "\"");
 }
 std::atomic<CudaBackend>& backend() {
   static std::atomic<CudaBackend> b{initial_backend()};
@@ -24,10 +25,19 @@ std::atomic<CudaBackend>& backend() {
 void set_cuda_backend(CudaBackend b) { backend().store(b); }
 CudaBackend cuda_backend() { return backend().load(); }
 
-bool use_cuda_kernels() {
+bool use_cuda_kernels(Op op) {
 #ifdef DYSRA_WITH_CUDA
-  return cuda_backend() == CudaBackend::kKernels && cuda::available();
+  switch (cuda_backend()) {
+    case CudaBackend::kKernels:
+      return cuda::available();
+    case CudaBackend::kTorchOps:
+      return false;
+    case CudaBackend::kAuto:
+      return op == Op::kSelectiveScan && cuda::available();
+  }
+  return false;
 #else
+  (void)op;
   return false;
 #endif
 }

@@ -133,7 +133,7 @@ GatheredAttentionResult gathered_attention(const torch::Tensor& q, const torch::
   validate(q, k, v, indices, options);
   if (q.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    if (use_cuda_kernels()) return cuda::gathered_attention(q, k, v, indices, options);
+    if (use_cuda_kernels(Op::kGatheredAttention)) return cuda::gathered_attention(q, k, v, indices, options);
 #endif
     return gathered_attention_cpu(q, k, v, indices, options);  // LibTorch ops, device-agnostic
   }

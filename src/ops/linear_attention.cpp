@@ -106,7 +106,7 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   validate(q, k, v, initial, options);
   if (q.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    if (use_cuda_kernels()) return cuda::linear_attention(q, k, v, initial, options);
+    if (use_cuda_kernels(Op::kLinearAttention)) return cuda::linear_attention(q, k, v, initial, options);
 #endif
     return linear_attention_cpu(q, k, v, initial, options);  // LibTorch ops, device-agnostic
   }

@@ -237,7 +237,7 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
   validate(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options.cpu_chunk);
   if (u.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    if (use_cuda_kernels()) return cuda::selective_scan(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options);
+    if (use_cuda_kernels(Op::kSelectiveScan)) return cuda::selective_scan(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options);
 #endif
     // LibTorch ops on the GPU: the sequential definition (the kernels' baseline)
     return selective_scan_reference(u, delta, A, B, C, D_skip, z, delta_bias, initial_state, options.delta_softplus);

@@ -5,6 +5,8 @@
 // gradients (one shared random upstream gradient) compared with the float64 reference on the CPU under a
 // per-dtype tolerance. A failure prints the max abs error, its index and both values.
 #include <gtest/gtest.h>
+
+#include "dysra/ops/backend.h"
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -21,6 +23,9 @@ namespace {
 
 using torch::Tensor;
 namespace ops = dysra::ops;
+
+// These tests check dysra's kernels: force them for every op (the default picks per op, see backend.h).
+const bool kKernelsForced = (ops::set_cuda_backend(ops::CudaBackend::kKernels), true);
 
 bool have_cuda() { return ops::cuda::available(); }
 

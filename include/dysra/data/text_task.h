@@ -56,6 +56,8 @@ class QaTask : public TextTask {
                                                const Generate& generate) const override;
   /// The most frequent first golden answer of the training split (the trivial baseline's prediction).
   const std::string& majority_answer() const { return majority_; }
+  /// Questions left out because their gold documents + question + answer exceed seq_len.
+  int64_t dropped_examples() const { return dropped_; }
 
  private:
   QaTaskOptions options_;
@@ -64,6 +66,7 @@ class QaTask : public TextTask {
   std::vector<Document> corpus_;
   std::map<std::string, size_t> doc_index_;
   std::string majority_;
+  int64_t dropped_ = 0;
 };
 
 }  // namespace dysra::data
