@@ -1,0 +1,97 @@
+// The dysra CLI end to end: exit codes, error messages, `config`, and Ctrl-C → checkpoint → exit 130.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(DYSRA_CLI_PATH) + " " + args + " 2>&1";
+  Result r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+const char* kTiny =
+    "name: tiny\nseed: 3\ndevice: cpu\nmodel: {d_model: 16, n_layers: 1}\n"
+    "data: {task: mqar, mqar: {vocab_size: 64, seq_len: 32, num_kv_pairs: 2, train_examples: 64, eval_examples: 16}}\n"
+    "train: {steps: 100000, batch_size: 8, checkpoint_every: 0, threads: 1}\n"
+    "eval: {every: 0}\nlog: {every: 1000, progress: lines, level: warn}\n";
+
+}  // namespace
+
+TEST(Cli, BadConfigExitsTwoWithFileLineAndKey) {
+  dysra::test::TempDir dir;
+  auto cfg = dir.file("bad.yaml", "train:\n  lr: fast\n");
+  auto r = run("config " + cfg);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find(cfg + ":2: train.lr: expected a number, got \"fast\""), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownFlagAndMissingFileExitTwo) {
+  EXPECT_EQ(run("train --no-such-flag").code, 2);
+  auto r = run("train /nonexistent/x.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("/nonexistent/x.yaml: config file not found"), std::string::npos) << r.out;
+  auto s = run("config /nonexistent/x.yaml --set model.d_model");
+  EXPECT_EQ(s.code, 2);
+}
+
+TEST(Cli, ConfigPrintsResolvedYamlWithOverrides) {
+  dysra::test::TempDir dir;
+  auto cfg = dir.file("t.yaml", kTiny);
+  auto r = run("config " + cfg + " --set model.d_model=24");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("d_model: 24"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("num_kv_pairs: 2"), std::string::npos) << r.out;
+}
+
+TEST(Cli, InterruptWritesACheckpointAndExits130) {
+  dysra::test::TempDir dir;
+  auto cfg = dir.file("t.yaml", kTiny);
+  const std::string run_dir = dir.path("run");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(DYSRA_CLI_PATH, DYSRA_CLI_PATH, "train", cfg.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // wait until training is under way (config.yaml is written just before the first step)
+  for (int i = 0; i < 600 && !fs::exists(fs::path(run_dir) / "config.yaml"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_TRUE(fs::exists(fs::path(run_dir) / "checkpoints" / "latest"));
+  EXPECT_TRUE(fs::exists(fs::path(run_dir) / "summary.json"));
+  // and the run resumes from it
+  auto r = run("train " + cfg + " --run-dir " + run_dir + " --resume --set train.steps=1");
+  EXPECT_EQ(r.code, 0) << r.out;
+}
