@@ -213,7 +213,6 @@ template <> const char* type_name<double>() { return "a number"; }
 template <> const char* type_name<bool>() { return "true or false"; }
 template <> const char* type_name<std::string>() { return "a string"; }
 template <> const char* type_name<std::vector<std::string>>() { return "a list of strings"; }
-template <> const char* type_name<std::vector<int64_t>>() { return "a list of integers"; }
 
 std::string fmt_double(double x) {
   char buf[64];
