@@ -22,6 +22,9 @@ using nlohmann::json;
 namespace dysra::stream {
 namespace {
 
+using train::string_tensor;
+using train::tensor_string;
+
 void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
@@ -62,17 +65,6 @@ IntervalRecord record_from_json(const json& j) {
   r.distance_sum = j.at("distance_sum"), r.decode_s = j.at("decode_s"), r.prefill_s = j.at("prefill_s");
   r.decode_steps = j.at("decode_steps"), r.prefill_tokens = j.at("prefill_tokens");
   return r;
-}
-
-torch::Tensor string_tensor(const std::string& s) {
-  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
-  return t;
-}
-
-std::string tensor_string(const torch::Tensor& t) {
-  auto c = t.to(torch::kCPU).contiguous();
-  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
 }
 
 struct Runner {

@@ -24,16 +24,6 @@ void fsync_path(const std::string& path, bool directory) {
   ::close(fd);
 }
 
-torch::Tensor string_tensor(const std::string& s) {
-  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
-  return t;
-}
-std::string tensor_string(const torch::Tensor& t) {
-  auto c = t.contiguous();
-  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
-}
-
 std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const std::string& dir) {
   std::vector<std::pair<int64_t, fs::path>> out;
   if (!fs::is_directory(dir)) return out;
@@ -48,6 +38,17 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const std::string& di
 }
 
 }  // namespace
+
+torch::Tensor string_tensor(const std::string& s) {
+  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+std::string tensor_string(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU).contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";

@@ -31,6 +31,10 @@ std::optional<std::string> latest_checkpoint(const std::string& dir);
 /// Restores model, optimizer, trainer state and the RNG states saved by save_checkpoint.
 TrainerState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer);
 
+/// A string as a uint8 tensor and back: how text (configs, JSON state) travels inside a checkpoint archive.
+torch::Tensor string_tensor(const std::string& s);
+std::string tensor_string(const torch::Tensor& t);
+
 /// Writes `content` to `path` atomically (temp file + fsync + rename).
 void write_file_atomic(const std::string& path, const std::string& content);
 
