@@ -1,8 +1,9 @@
 #include "dysra/eval/throughput.h"
 
+#include "dysra/train/autocast.h"
+
 #include <torch/torch.h>
 
-#include <ATen/autocast_mode.h>
 #include <algorithm>
 #include <chrono>
 
@@ -20,24 +21,17 @@ ThroughputResult measure_throughput(models::LanguageModel& model, const Throughp
                                torch::TensorOptions().dtype(torch::kInt64).device(device));
   const bool ac = o.bf16 && device.is_cuda();
   auto step = [&] {
-    if (ac) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
+    train::AutocastGuard guard(ac);
     if (o.backward) {
       model->zero_grad();
       auto h = model->hidden(tokens);
-      // next-token loss over every position; the head is applied in slices to bound memory
+      // next-token loss over every position
       auto loss = torch::nn::functional::cross_entropy(model->logits(h.narrow(1, 0, o.seq_len - 1)).flatten(0, 1).to(torch::kFloat32),
                                                        tokens.narrow(1, 1, o.seq_len - 1).flatten());
       loss.backward();
     } else {
       torch::NoGradGuard ng;
       model->logits(model->hidden(tokens));
-    }
-    if (ac) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
     }
   };
   for (int64_t i = 0; i < o.warmup; ++i) step();

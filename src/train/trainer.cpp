@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <ATen/autocast_mode.h>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -19,6 +18,7 @@
 
 #include "dysra/core/error.h"
 #include "dysra/core/random.h"
+#include "dysra/train/autocast.h"
 #include "dysra/train/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -35,24 +35,6 @@ extern "C" void on_signal(int sig) {
     std::raise(sig);
   }
 }
-
-// RAII bf16 autocast on CUDA.
-struct AutocastGuard {
-  bool on;
-  explicit AutocastGuard(bool enable) : on(enable) {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-      at::autocast::increment_nesting();
-    }
-  }
-  ~AutocastGuard() {
-    if (on) {
-      if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-    }
-  }
-};
 
 struct LossStats {
   torch::Tensor loss;  // mean CE over labelled positions
