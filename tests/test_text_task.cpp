@@ -32,14 +32,110 @@ TEST(TextTask, EncodePromptAnswerPlacesLabelsOnAnswerAndEos) {
   EXPECT_EQ(y[15], tok.eos_id());
   for (int t = 0; t < 14; ++t) EXPECT_EQ(y[t], kIgnoreIndex) << t;
   EXPECT_FALSE(encode_prompt_answer(tok, std::string(40, 'x'), "abc", 16, x.data(), y.data()));
+
+  // a fixed answer budget A = 5: the prompt ends at seq_len + 1 - A whatever the answer's length
+  ASSERT_TRUE(encode_prompt_answer(tok, "Q: 2+2?\nA: ", "4", 16, x.data(), y.data(), nullptr, 0.0, 5));
+  // s = pad "Q: 2+2?\nA: "(11) "4" EOS pad pad pad (17 tokens)
+  EXPECT_EQ(x[0], tok.pad_id());
+  EXPECT_EQ(x[1], 'Q');
+  EXPECT_EQ(x[11], ' ');
+  EXPECT_EQ(y[11], '4');
+  EXPECT_EQ(y[12], tok.eos_id());
+  for (int t = 0; t < 16; ++t)
+    if (t != 11 && t != 12) EXPECT_EQ(y[t], kIgnoreIndex) << t;
+  EXPECT_EQ(x[14], tok.pad_id());
+  ASSERT_TRUE(encode_prompt_answer(tok, "Q: 2+2?\nA: ", "four", 16, x.data(), y.data(), nullptr, 0.0, 5));
+  EXPECT_EQ(x[1], 'Q') << "same prompt placement for a longer answer";
+  EXPECT_EQ(y[15], tok.eos_id());
+  EXPECT_FALSE(encode_prompt_answer(tok, "Q: 2+2?\nA: ", "fours", 16, x.data(), y.data(), nullptr, 0.0, 5))
+      << "answer + EOS over the budget";
+}
+
+TEST(TextTask, PromptLossWeightLabelsThePromptAndNormalises) {
+  ByteTokenizer tok;
+  const std::string prompt = "Q: 2+2?\nA: ", answer = "4";  // 11 prompt tokens, 2 answer targets ("4", EOS)
+  std::vector<int64_t> x(16), y(16);
+  std::vector<float> w(16);
+  ASSERT_TRUE(encode_prompt_answer(tok, prompt, answer, 16, x.data(), y.data(), w.data(), 0.5));
+  // s = pad×4 prompt(11) "4" EOS; the first prompt token (t = 4) is input only; targets from t = 4 on
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(y[t], kIgnoreIndex) << t;
+  for (int t = 4; t < 14; ++t) {
+    EXPECT_EQ(y[t], static_cast<unsigned char>(prompt[t - 3])) << t;  // next prompt byte
+    EXPECT_FLOAT_EQ(w[t], 0.5f * 2.f / 10.f) << t;                   // weight·answer targets / prompt targets
+  }
+  EXPECT_EQ(y[14], '4');
+  EXPECT_EQ(y[15], tok.eos_id());
+  EXPECT_EQ(w[14], 1.f);
+  EXPECT_EQ(w[15], 1.f);
+  double prompt_total = 0;
+  for (int t = 4; t < 14; ++t) prompt_total += w[t];
+  EXPECT_NEAR(prompt_total, 0.5 * 2.0, 1e-6);  // the prompt weighs 0.5 × the answer in total
+
+  // tasks: training batches carry weights, evaluation batches only the answer labels
+  TaskOptions to;
+  to.task = "passkey";
+  to.synthetic.seq_len = 512;
+  to.synthetic.train_examples = 4;
+  to.synthetic.eval_examples = 2;
+  to.prompt_loss_weight = 1.0;
+  SyntheticTask task("passkey", to, 3);
+  auto tb = task.batch(Split::kTrain, {0, 1});
+  ASSERT_TRUE(tb.weights.defined());
+  EXPECT_GT(tb.labels.ne(kIgnoreIndex).sum().item<int64_t>(), 2 * 400);
+  auto labelled = tb.labels.ne(kIgnoreIndex);
+  EXPECT_TRUE(tb.weights.index({labelled.logical_not()}).eq(0).all().item<bool>());
+  auto eb = task.batch(Split::kValidation, {0, 1});
+  EXPECT_FALSE(eb.weights.defined());
+  EXPECT_LT(eb.labels.ne(kIgnoreIndex).sum().item<int64_t>(), 2 * 12);
+}
+
+TEST(TextTask, SentencePieceTokenizerDrivesATextTask) {
+  test::TempDir dir;
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "The grass is green. The sky is blue. The pass key is " + std::to_string(10000 + 37 * i) + ".\n";
+  SentencePieceTrainOptions so;
+  so.input_files = {dir.file("corpus.txt", text)};
+  so.model_prefix = dir.path("spm");
+  so.vocab_size = 300;
+  const std::string model = train_sentencepiece(so);
+  TaskOptions to;
+  to.task = "passkey";
+  to.synthetic.seq_len = 256;
+  to.synthetic.train_examples = 4;
+  to.synthetic.eval_examples = 2;
+  to.tokenizer.type = "sentencepiece";
+  to.tokenizer.model_path = model;
+  SyntheticTask task("passkey", to, 3);
+  ASSERT_NE(task.tokenizer(), nullptr);
+  EXPECT_EQ(task.tokenizer()->name(), "sentencepiece");
+  EXPECT_EQ(task.vocab_size(), task.tokenizer()->vocab_size());
+  auto b = task.batch(Split::kTrain, {0, 1});
+  EXPECT_EQ(b.tokens.size(1), 256);
+  EXPECT_LT(b.tokens.max().item<int64_t>(), task.vocab_size());
+  for (int64_t i = 0; i < 2; ++i) {
+    std::vector<int32_t> ids;
+    for (int64_t t = 0; t < 256; ++t)
+      if (b.labels[i][t].item<int64_t>() != kIgnoreIndex && b.labels[i][t].item<int64_t>() != task.tokenizer()->eos_id())
+        ids.push_back(static_cast<int32_t>(b.labels[i][t].item<int64_t>()));
+    EXPECT_EQ(task.tokenizer()->decode(ids), task.text(Split::kTrain, i).second[0]);
+  }
+  // the run records the fingerprint; a different one is an error naming the model file
+  to.tokenizer.expected_fingerprint = "0123456789abcdef";
+  try {
+    SyntheticTask bad("passkey", to, 3);
+    FAIL() << "fingerprint mismatch accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("spm.model"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TextTask, PasskeyLabelsAreThePasskey) {
-  SyntheticTaskOptions o;
+  TaskOptions to;
+  SyntheticTaskOptions& o = to.synthetic;
   o.seq_len = 512;
   o.train_examples = 10;
   o.eval_examples = 4;
-  SyntheticTask task("passkey", o, 3);
+  SyntheticTask task("passkey", to, 3);
   ByteTokenizer tok;
   auto b = task.batch(Split::kTrain, {0, 1, 2});
   EXPECT_EQ(b.tokens.sizes(), (std::vector<int64_t>{3, 512}));
@@ -63,13 +159,14 @@ TEST(TextTask, QaPromptHoldsGoldDocumentAndFits) {
                      "{\"id\":\"q1\",\"question\":\"What is the definition of \\\"ovarian\\\"?\",\"golden_answers\":[\"of or involving the ovaries\"],\"metadata\":{\"gold_doc_ids\":[\"d1\"]}}\n"
                      "{\"id\":\"q2\",\"question\":\"What is the definition of \\\"cat\\\"?\",\"golden_answers\":[\"a small domesticated feline\"],\"metadata\":{\"gold_doc_ids\":[\"d3\"]}}\n"
                      "{\"id\":\"q3\",\"question\":\"What is the definition of \\\"dog\\\"?\",\"golden_answers\":[\"a small domesticated feline\"],\"metadata\":{\"gold_doc_ids\":[\"d4\"]}}\n");
-  QaTaskOptions o;
+  TaskOptions to;
+  QaTaskOptions& o = to.qa;
   o.train_path = qs;
   o.eval_path = qs;
   o.corpus_path = corpus;
   o.haystack_docs = 3;
   o.seq_len = 160;
-  QaTask task(o, 1);
+  QaTask task(to, 1);
   EXPECT_EQ(task.majority_answer(), "a small domesticated feline");
   for (int64_t i = 0; i < 3; ++i) {
     auto [prompt, answers] = task.text(Split::kTrain, i);
@@ -101,27 +198,29 @@ TEST(TextTask, QaDropsQuestionsThatCannotFitAndCountsThem) {
                      "{\"id\":\"q1\",\"question\":\"a?\",\"golden_answers\":[\"yes\"],\"metadata\":{\"gold_doc_ids\":[\"d1\"]}}\n"
                      "{\"id\":\"q2\",\"question\":\"b?\",\"golden_answers\":[\"" + std::string(100, 'x') +
                          "\"],\"metadata\":{\"gold_doc_ids\":[\"d1\"]}}\n");
-  QaTaskOptions o;
+  TaskOptions to;
+  QaTaskOptions& o = to.qa;
   o.train_path = qs;
   o.eval_path = qs;
   o.corpus_path = corpus;
   o.seq_len = 64;
-  QaTask task(o, 1);
+  QaTask task(to, 1);
   EXPECT_EQ(task.size(Split::kTrain), 1);
   EXPECT_EQ(task.dropped_examples(), 2);  // q2 from the train and the eval split
   o.seq_len = 16;
-  EXPECT_THROW(QaTask(o, 1), DataError);  // nothing fits
+  EXPECT_THROW(QaTask(to, 1), DataError);  // nothing fits
 }
 
 TEST(TextTask, QaMissingGoldDocumentIsADataError) {
   test::TempDir dir;
   auto corpus = dir.file("c.jsonl", "{\"id\":\"d1\",\"contents\":\"x\"}\n");
   auto qs = dir.file("q.jsonl", "{\"id\":\"q1\",\"question\":\"?\",\"golden_answers\":[\"y\"],\"metadata\":{\"gold_doc_ids\":[\"d9\"]}}\n");
-  QaTaskOptions o;
+  TaskOptions to;
+  QaTaskOptions& o = to.qa;
   o.train_path = qs;
   o.eval_path = qs;
   o.corpus_path = corpus;
-  EXPECT_THROW(QaTask(o, 1), DataError);
+  EXPECT_THROW(QaTask(to, 1), DataError);
 }
 
 class GreedyDecode : public ::testing::TestWithParam<std::string> {};

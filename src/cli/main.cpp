@@ -53,7 +53,16 @@ int cmd_train(const ExperimentArgs& a, std::string run_dir, bool resume) {
   if (run_dir.empty()) run_dir = default_run_dir(opts.name);
   train::install_interrupt_handler();
   train::seed_everything(opts.seed);
+  // The tokenizer is part of the run: its fingerprint goes into config.yaml, and a resumed run must load the
+  // very same model file (make_tokenizer checks expected_fingerprint).
+  const fs::path saved_config = fs::path(run_dir) / "config.yaml";
+  if (resume && opts.data.tokenizer.expected_fingerprint.empty() && fs::exists(saved_config)) {
+    const auto saved = config::load_experiment(saved_config.string());
+    if (saved.data.tokenizer.type == opts.data.tokenizer.type)
+      opts.data.tokenizer.expected_fingerprint = saved.data.tokenizer.expected_fingerprint;
+  }
   std::shared_ptr<const data::Task> task = data::make_task(opts.data, opts.seed);
+  if (const auto* tok = task->tokenizer()) opts.data.tokenizer.expected_fingerprint = tok->identity().fingerprint;
   models::LanguageModel model(opts.model, task->vocab_size());
   train::TrainerSetup setup{opts.train, opts.eval, opts.log, opts.seed, opts.device, run_dir, config::to_yaml(opts), resume};
   train::Trainer trainer(model, task, setup);

@@ -421,19 +421,51 @@ void visit(V& v, data::QaTaskOptions& o) {
   v.field("seq_len", o.seq_len, at_least<int64_t>(16));
   v.field("max_train_examples", o.max_train_examples, at_least<int64_t>(0));
   v.field("max_eval_examples", o.max_eval_examples, at_least<int64_t>(0));
+  v.field("max_answer_tokens", o.max_answer_tokens, at_least<int64_t>(1));
   if (o.train_path.empty()) v.fail("train_path", "required for task qa");
   if (o.eval_path.empty()) v.fail("eval_path", "required for task qa");
+}
+template <class V>
+void visit(V& v, data::LmTaskOptions& o) {
+  Check<std::string> file = [](const std::string& p) {
+    return p.empty() || std::filesystem::exists(p) ? std::string() : "file not found: " + p;
+  };
+  v.field("train_path", o.train_path, file);
+  v.field("eval_path", o.eval_path, file);
+  v.field("seq_len", o.seq_len, at_least<int64_t>(2));
+  v.field("mode", o.mode, one_of({"pack", "pad"}));
+  v.field("bucket", o.bucket);
+  v.field("bucket_window", o.bucket_window, at_least<int64_t>(1));
+  v.field("max_eval_examples", o.max_eval_examples, at_least<int64_t>(0));
+  if (o.train_path.empty()) v.fail("train_path", "required for task lm");
+  if (o.eval_path.empty()) v.fail("eval_path", "required for task lm");
+}
+template <class V>
+void visit(V& v, data::TokenizerOptions& o) {
+  Check<std::string> file = [](const std::string& p) {
+    return p.empty() || std::filesystem::exists(p) ? std::string() : "file not found: " + p;
+  };
+  v.field("type", o.type, one_of({"byte", "sentencepiece"}));
+  v.field("model_path", o.model_path, file);
+  v.field("expected_fingerprint", o.expected_fingerprint);
+  if (o.type == "sentencepiece" && o.model_path.empty()) v.fail("model_path", "required for a sentencepiece tokenizer");
 }
 template <class V>
 void visit(V& v, data::TaskOptions& o) {
   v.field("task", o.task, one_of(data::task_registry().names()));
   if (o.task == "mqar") {
     v.section("mqar", [&](V& s) { visit(s, o.mqar); });
-  } else if (o.task == "qa") {
+    return;  // token ids, no tokenizer
+  }
+  if (o.task == "qa") {
     v.section("qa", [&](V& s) { visit(s, o.qa); });
+  } else if (o.task == "lm") {
+    v.section("lm", [&](V& s) { visit(s, o.lm); });
   } else {
     v.section("synthetic", [&](V& s) { visit(s, o.synthetic); });
   }
+  v.section("tokenizer", [&](V& s) { visit(s, o.tokenizer); });
+  if (o.task != "lm") v.field("prompt_loss_weight", o.prompt_loss_weight, between(0.0, 1000.0));
 }
 template <class V>
 void visit(V& v, train::TrainOptions& o) {

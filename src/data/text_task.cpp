@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 #include <unordered_map>
 
 #include "dysra/core/error.h"
@@ -20,41 +21,59 @@ std::string join_answers(const std::vector<std::string>& answers) {
 
 }  // namespace
 
+int32_t padding_id(const Tokenizer& tok) { return tok.pad_id() >= 0 ? tok.pad_id() : tok.eos_id(); }
+
 bool encode_prompt_answer(const Tokenizer& tok, const std::string& prompt, const std::string& answer, int64_t seq_len,
-                          int64_t* inputs, int64_t* labels) {
+                          int64_t* inputs, int64_t* labels, float* weights, double prompt_loss_weight,
+                          int64_t answer_budget) {
   auto p = tok.encode(prompt);
   auto a = tok.encode(answer);
   a.push_back(tok.eos_id());
-  // sequence s = pad… p a ; inputs = s[0:L], labels[t] = s[t+1] where s[t+1] is an answer token
-  const int64_t n = static_cast<int64_t>(p.size() + a.size());
-  if (n > seq_len + 1) return false;
-  std::vector<int64_t> s(static_cast<size_t>(seq_len + 1), tok.pad_id());
-  const int64_t start = seq_len + 1 - n;
-  for (size_t i = 0; i < p.size(); ++i) s[start + i] = p[i];
-  for (size_t i = 0; i < a.size(); ++i) s[start + p.size() + i] = a[i];
-  const int64_t first_answer = start + static_cast<int64_t>(p.size());
+  const int64_t P = static_cast<int64_t>(p.size()), A = answer_budget > 0 ? answer_budget : static_cast<int64_t>(a.size());
+  if (static_cast<int64_t>(a.size()) > A || P + A > seq_len + 1) return false;
+  // s = pad… p a pad…; inputs = s[0:L], labels[t] = s[t+1] where s[t+1] is an answer token
+  std::vector<int64_t> s(static_cast<size_t>(seq_len + 1), padding_id(tok));
+  const int64_t start = seq_len + 1 - A - P, first_answer = start + P;
+  const int64_t end_answer = first_answer + static_cast<int64_t>(a.size());  // one past EOS
+  for (int64_t i = 0; i < P; ++i) s[start + i] = p[i];
+  for (size_t i = 0; i < a.size(); ++i) s[first_answer + i] = a[i];
+  // prompt targets: s[t+1] for t >= start (the first prompt token has no context, so it is never a target)
+  const bool prompt_targets = weights != nullptr && prompt_loss_weight > 0 && P > 1;
+  const float prompt_w = prompt_targets ? static_cast<float>(prompt_loss_weight * static_cast<double>(a.size()) /
+                                                             static_cast<double>(P - 1))
+                                        : 0.f;
   for (int64_t t = 0; t < seq_len; ++t) {
     inputs[t] = s[t];
-    labels[t] = (t + 1 >= first_answer) ? s[t + 1] : kIgnoreIndex;
+    const bool answer = t + 1 >= first_answer && t + 1 < end_answer;
+    const bool in_prompt = prompt_targets && t >= start && t + 1 < first_answer;
+    labels[t] = answer || in_prompt ? s[t + 1] : kIgnoreIndex;
+    if (weights) weights[t] = answer ? 1.f : in_prompt ? prompt_w : 0.f;
   }
   return true;
 }
 
-TextTask::TextTask(std::string name, int64_t seq_len)
-    : name_(std::move(name)), seq_len_(seq_len), tokenizer_(std::make_unique<ByteTokenizer>()) {}
+TextTask::TextTask(std::string name, int64_t seq_len, const TaskOptions& options)
+    : name_(std::move(name)),
+      seq_len_(seq_len),
+      prompt_loss_weight_(options.prompt_loss_weight),
+      tokenizer_(make_tokenizer(options.tokenizer)) {}
 
 Batch TextTask::batch(Split split, const std::vector<int64_t>& ids) const {
   const int64_t B = static_cast<int64_t>(ids.size());
   auto tokens = torch::empty({B, seq_len_}, torch::kInt64), labels = torch::empty({B, seq_len_}, torch::kInt64);
+  const bool weighted = split == Split::kTrain && prompt_loss_weight_ > 0;
+  auto weights = weighted ? torch::empty({B, seq_len_}, torch::kFloat32) : torch::Tensor();
   for (int64_t b = 0; b < B; ++b) {
     DYSRA_CHECK(ids[b] >= 0 && ids[b] < size(split), name_, ": example id ", ids[b], " out of range [0, ", size(split), ")");
     auto [prompt, answers] = text(split, ids[b]);
     if (!encode_prompt_answer(*tokenizer_, prompt, join_answers(answers), seq_len_, tokens[b].data_ptr<int64_t>(),
-                              labels[b].data_ptr<int64_t>()))
+                              labels[b].data_ptr<int64_t>(), weighted ? weights[b].data_ptr<float>() : nullptr,
+                              prompt_loss_weight_, answer_budget_))
       throw DataError(detail::str_cat(name_, ": example ", ids[b], " needs ", tokenizer_->encode(prompt).size(),
-                                      " prompt tokens + the answer, more than seq_len = ", seq_len_));
+                                      " prompt tokens + ", tokenizer_->encode(join_answers(answers)).size() + 1,
+                                      " answer tokens (budget ", answer_budget_, "), more than seq_len + 1 = ", seq_len_ + 1));
   }
-  return {tokens, labels};
+  return {tokens, labels, weights};
 }
 
 std::map<std::string, double> TextTask::answer_metrics(Split split, int64_t max_examples, int64_t batch_size,
@@ -65,20 +84,22 @@ std::map<std::string, double> TextTask::answer_metrics(Split split, int64_t max_
     const int64_t end = std::min(n, start + batch_size);
     std::vector<std::vector<int32_t>> prompts;
     std::vector<std::vector<std::string>> golds;
-    size_t longest = 0, max_answer = 0;
+    // prompts sit where training put them: left-padded to seq_len + 1 − answer_budget
+    const int64_t width = seq_len_ + 1 - answer_budget_;
     for (int64_t i = start; i < end; ++i) {
       auto [prompt, answers] = text(split, i);
       prompts.push_back(tokenizer_->encode(prompt));
-      longest = std::max(longest, prompts.back().size());
-      max_answer = std::max(max_answer, tokenizer_->encode(join_answers(answers)).size() + 1);
+      DYSRA_CHECK(static_cast<int64_t>(prompts.back().size()) <= width, name_, ": prompt of example ", i, " has ",
+                  prompts.back().size(), " tokens, more than seq_len + 1 - answer_budget = ", width);
       golds.push_back({join_answers(answers)});
     }
-    auto batch = torch::full({end - start, static_cast<int64_t>(longest)}, tokenizer_->pad_id(), torch::kInt64);
+    auto batch = torch::full({end - start, width}, padding_id(*tokenizer_), torch::kInt64);
     for (size_t b = 0; b < prompts.size(); ++b) {
       auto row = batch[static_cast<int64_t>(b)];
-      for (size_t i = 0; i < prompts[b].size(); ++i) row[static_cast<int64_t>(longest - prompts[b].size() + i)] = prompts[b][i];
+      const int64_t off = width - static_cast<int64_t>(prompts[b].size());
+      for (size_t i = 0; i < prompts[b].size(); ++i) row[off + static_cast<int64_t>(i)] = prompts[b][i];
     }
-    auto out = generate(batch, static_cast<int64_t>(max_answer)).to(torch::kCPU).contiguous();
+    auto out = generate(batch, answer_budget_).to(torch::kCPU).contiguous();
     for (size_t b = 0; b < prompts.size(); ++b) {
       std::vector<int32_t> ids;
       for (int64_t j = 0; j < out.size(1); ++j) {
@@ -95,17 +116,25 @@ std::map<std::string, double> TextTask::answer_metrics(Split split, int64_t max_
 }
 
 // ---- synthetic --------------------------------------------------------------------------------------------
-SyntheticTask::SyntheticTask(const std::string& name, const SyntheticTaskOptions& o, uint64_t seed)
-    : TextTask(name, o.seq_len), options_(o) {
+SyntheticTask::SyntheticTask(const std::string& name, const TaskOptions& options, uint64_t seed)
+    : TextTask(name, options.synthetic.seq_len, options), options_(options.synthetic) {
+  const SyntheticTaskOptions& o = options_;
   SyntheticCommon c;
   c.max_seq_length = static_cast<size_t>(o.seq_len);
-  c.count_tokens = byte_token_counter();
+  if (tokenizer_->name() == "byte") {
+    c.count_tokens = byte_token_counter();
+  } else {
+    const Tokenizer* tok = tokenizer_.get();
+    c.count_tokens = [tok](const std::string& text) { return tok->encode(text).size(); };
+  }
   c.seed = seed;
   c.essay_path = o.essay_path;
   c.split = "train";
   train_ = make_synthetic_task(name, c);
   c.split = "validation";
   eval_ = make_synthetic_task(name, c);
+  // RULER fits prompt + tokens_to_generate into seq_len; the answer and EOS get that budget + 1
+  answer_budget_ = static_cast<int64_t>(train_(0).tokens_to_generate) + 1;
 }
 
 int64_t SyntheticTask::size(Split split) const {
@@ -118,7 +147,9 @@ std::pair<std::string, std::vector<std::string>> SyntheticTask::text(Split split
 }
 
 // ---- FlashRAG QA -----------------------------------------------------------------------------------------
-QaTask::QaTask(const QaTaskOptions& o, uint64_t seed) : TextTask("qa", o.seq_len), options_(o), seed_(seed) {
+QaTask::QaTask(const TaskOptions& options, uint64_t seed)
+    : TextTask("qa", options.qa.seq_len, options), options_(options.qa), seed_(seed) {
+  const QaTaskOptions& o = options_;
   DYSRA_CHECK_T(ConfigError, !o.train_path.empty() && !o.eval_path.empty(), "data.qa: train_path and eval_path are required");
   train_ = read_flashrag_questions(o.train_path);
   eval_ = read_flashrag_questions(o.eval_path);
@@ -135,19 +166,27 @@ QaTask::QaTask(const QaTaskOptions& o, uint64_t seed) : TextTask("qa", o.seq_len
         for (const auto& g : q.gold_doc_ids)
           DYSRA_CHECK_T(DataError, doc_index_.count(g), o.corpus_path, ": gold document ", g, " of question ", q.id, " is not in the corpus");
   }
-  // Questions whose gold documents, question and answer cannot fit seq_len are dropped (and counted): no
-  // truncation ever hides the evidence.
-  auto fits = [&](const QAExample& q) {
-    size_t n = q.question.size() + q.golden_answers[0].size() + 8;  // "Q: " "\nA: " + EOS, byte tokens
-    for (const auto& g : q.gold_doc_ids)
-      if (doc_index_.count(g)) n += corpus_[doc_index_.at(g)].text.size() + 1;
-    return n <= static_cast<size_t>(seq_len_);
+  // Questions whose answer exceeds max_answer_tokens, or whose gold documents, question and answer budget
+  // cannot fit seq_len, are dropped (and counted): no truncation ever hides the evidence.
+  auto answer_tokens = [&](const QAExample& q) { return static_cast<int64_t>(tokenizer_->encode(q.golden_answers[0]).size()); };
+  auto drop = [&](const std::function<bool(const QAExample&)>& bad) {
+    for (auto* set : {&train_, &eval_}) {
+      const size_t before = set->size();
+      set->erase(std::remove_if(set->begin(), set->end(), bad), set->end());
+      dropped_ += static_cast<int64_t>(before - set->size());
+    }
   };
-  for (auto* set : {&train_, &eval_}) {
-    const size_t before = set->size();
-    set->erase(std::remove_if(set->begin(), set->end(), [&](const QAExample& q) { return !fits(q); }), set->end());
-    dropped_ += static_cast<int64_t>(before - set->size());
-  }
+  drop([&](const QAExample& q) { return answer_tokens(q) > o.max_answer_tokens; });
+  answer_budget_ = 1;
+  for (const auto* set : {&train_, &eval_})
+    for (const auto& q : *set) answer_budget_ = std::max(answer_budget_, answer_tokens(q) + 1);
+  // byte counts bound the token counts from above (every tokenizer here spends at most one token per byte)
+  drop([&](const QAExample& q) {
+    int64_t n = static_cast<int64_t>(q.question.size()) + 7 + answer_budget_;  // "Q: " question "\nA: "
+    for (const auto& g : q.gold_doc_ids)
+      if (doc_index_.count(g)) n += static_cast<int64_t>(corpus_[doc_index_.at(g)].text.size()) + 1;
+    return n > seq_len_ + 1;
+  });
   DYSRA_CHECK_T(DataError, !train_.empty() && !eval_.empty(), o.train_path, ": no question fits data.qa.seq_len = ", o.seq_len,
                 " with its gold documents (", dropped_, " dropped); raise seq_len");
   std::unordered_map<std::string, int64_t> freq;
@@ -184,7 +223,7 @@ std::pair<std::string, std::vector<std::string>> QaTask::text(Split split, int64
   }
   rng.shuffle(docs);
   const std::string tail = "Q: " + q.question + "\nA: ";
-  const size_t budget = static_cast<size_t>(seq_len_) - q.golden_answers[0].size() - 1;  // byte tokens
+  const size_t budget = static_cast<size_t>(seq_len_ + 1 - answer_budget_);  // bytes bound tokens from above
   auto build = [&](const std::vector<size_t>& ds) {
     std::string p;
     for (size_t d : ds) p += corpus_[d].text + "\n";

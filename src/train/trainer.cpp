@@ -43,13 +43,20 @@ struct LossStats {
   torch::Tensor mask;
 };
 
-LossStats lm_loss(models::LanguageModel& model, const data::Batch& batch, bool bf16) {
+// Mean CE over labelled positions; with `weighted` and batch weights, Σ w·CE / Σ w (training only).
+LossStats lm_loss(models::LanguageModel& model, const data::Batch& batch, bool bf16, bool weighted = false) {
   AutocastGuard ac(bf16);
   auto h = model->hidden(batch.tokens);
   auto mask = batch.labels.ne(data::kIgnoreIndex);
   auto logits = model->logits(h.index({mask})).to(torch::kFloat32);
   auto targets = batch.labels.index({mask});
-  return {torch::nn::functional::cross_entropy(logits, targets), logits, targets, mask};
+  namespace F = torch::nn::functional;
+  if (weighted && batch.weights.defined()) {
+    auto w = batch.weights.index({mask}).to(torch::kFloat32);
+    auto ce = F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+    return {(ce * w).sum() / w.sum().clamp_min(1e-12), logits, targets, mask};
+  }
+  return {F::cross_entropy(logits, targets), logits, targets, mask};
 }
 
 }  // namespace
@@ -161,7 +168,7 @@ struct Trainer::Impl {
 
   std::string ckpt_dir() const { return (fs::path(setup.run_dir) / "checkpoints").string(); }
 
-  // Training example ids for positions [cursor, cursor + n): a fresh permutation of the training split per epoch.
+  // Training example ids for positions [cursor, cursor + n): the task's order of the training split per epoch.
   std::vector<int64_t> next_ids(int64_t cursor, int64_t n) {
     const int64_t N = task->size(data::Split::kTrain);
     std::vector<int64_t> ids;
@@ -169,10 +176,9 @@ struct Trainer::Impl {
     for (int64_t c = cursor; c < cursor + n; ++c) {
       const int64_t epoch = c / N;
       if (epoch != perm_epoch) {
-        perm.resize(N);
-        for (int64_t i = 0; i < N; ++i) perm[i] = i;
-        SplitMix64 rng(mix_seed(setup.seed, 0x5A4D50u, static_cast<uint64_t>(epoch)));
-        rng.shuffle(perm);
+        perm = task->epoch_order(setup.seed, epoch, setup.train.batch_size);
+        DYSRA_CHECK(static_cast<int64_t>(perm.size()) == N, task->name(), ": epoch order has ", perm.size(),
+                    " ids for a training split of ", N);
         perm_epoch = epoch;
       }
       ids.push_back(perm[c % N]);
@@ -325,7 +331,7 @@ TrainResult Trainer::run(int64_t stop_at) {
     auto ids = I.next_ids(st.data_cursor, s.train.batch_size);
     auto batch = I.task->batch(data::Split::kTrain, ids).to(device_);
     I.optimizer->zero_grad();
-    auto ls = lm_loss(I.model, batch, bf16);
+    auto ls = lm_loss(I.model, batch, bf16, /*weighted=*/true);
     ls.loss.backward();
     double gnorm = 0;
     if (s.train.grad_clip > 0) gnorm = torch::nn::utils::clip_grad_norm_(params, s.train.grad_clip);

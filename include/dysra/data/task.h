@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dysra/core/registry.h"
+#include "dysra/data/tokenizer.h"
 
 namespace dysra::data {
 
@@ -18,9 +19,14 @@ namespace dysra::data {
 constexpr int64_t kIgnoreIndex = -100;
 
 struct Batch {
-  torch::Tensor tokens;  ///< [B, L] int64
-  torch::Tensor labels;  ///< [B, L] int64, kIgnoreIndex where no target
-  Batch to(const torch::Device& device) const { return {tokens.to(device), labels.to(device)}; }
+  torch::Tensor tokens;   ///< [B, L] int64
+  torch::Tensor labels;   ///< [B, L] int64, kIgnoreIndex where no target
+  /// [B, L] float32 per-target training weights, or undefined (every target weighs 1). The training loss is
+  /// Σ w·CE / Σ w over labelled positions; evaluation ignores weights.
+  torch::Tensor weights;
+  Batch to(const torch::Device& device) const {
+    return {tokens.to(device), labels.to(device), weights.defined() ? weights.to(device) : torch::Tensor()};
+  }
 };
 
 enum class Split { kTrain = 0, kValidation = 1, kTest = 2 };
@@ -58,15 +64,41 @@ struct QaTaskOptions {
   int64_t seq_len = 512;
   int64_t max_train_examples = 0;  ///< 0 = all
   int64_t max_eval_examples = 500; ///< 0 = all
+  int64_t max_answer_tokens = 64;  ///< questions with a longer first answer are dropped (and counted)
+};
+
+/// Language modelling on a corpus: FlashRAG corpus JSONL ({id, contents}, e.g. `dysra data build`'s
+/// lm/<name>/{train,validation}.jsonl) or plain text (documents separated by blank lines).
+///  - pack: documents joined with EOS and cut into windows of seq_len + 1 tokens (no padding at all);
+///  - pad:  one example per document (a longer one is cut into consecutive seq_len + 1 pieces), right-padded
+///          with no loss on padding; a batch is only as wide as its longest example. With `bucket`, each
+///          training epoch groups examples of similar length into batches (shuffled within windows of
+///          `bucket_window` batches, then batch order shuffled), so little of a batch is padding.
+struct LmTaskOptions {
+  std::string train_path;
+  std::string eval_path;
+  int64_t seq_len = 512;
+  std::string mode = "pack";      ///< "pack" | "pad"
+  bool bucket = true;             ///< pad mode: length-bucketed training batches
+  int64_t bucket_window = 64;     ///< batches per sorting window
+  int64_t max_eval_examples = 0;  ///< 0 = all
 };
 
 /// The `data:` section. Exactly one task's option block is used, selected by `task`:
-/// mqar → `mqar`; a synthetic task name → `synthetic`; qa → `qa`.
+/// mqar → `mqar`; a synthetic task name → `synthetic`; qa → `qa`; lm → `lm`. Text tasks (all but mqar) read
+/// `tokenizer` (byte-level by default; the run records the loaded model's fingerprint in its config so that a
+/// changed model file is an error on resume) and `prompt_loss_weight`.
 struct TaskOptions {
   std::string task = "mqar";
   MqarOptions mqar;
   SyntheticTaskOptions synthetic;
   QaTaskOptions qa;
+  LmTaskOptions lm;
+  TokenizerOptions tokenizer;
+  /// Prompt/answer tasks: > 0 adds next-token loss on the prompt (training split only), normalised so that an
+  /// example's prompt targets weigh `prompt_loss_weight` times its answer targets in total. Repetitive
+  /// haystacks then teach copying (induction) long before the sparse answer signal alone does.
+  double prompt_loss_weight = 0.0;
 };
 
 class Task {
@@ -85,6 +117,12 @@ class Task {
                                                        const Generate& generate) const {
     return {};
   }
+  /// The tokenizer of a text task (nullptr for tasks over raw ids, like MQAR).
+  virtual const Tokenizer* tokenizer() const { return nullptr; }
+  /// The order in which training epoch `epoch` visits the training split (a permutation of its ids), batched
+  /// `batch_size` at a time. Default: a uniform permutation drawn from (seed, epoch). Deterministic, so a run
+  /// resumes at the exact example.
+  virtual std::vector<int64_t> epoch_order(uint64_t seed, int64_t epoch, int64_t batch_size) const;
 };
 
 using TaskFactory = std::function<std::unique_ptr<Task>(const TaskOptions&, uint64_t seed)>;

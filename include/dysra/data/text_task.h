@@ -1,5 +1,6 @@
 // dysra/data/text_task.h — text tasks as LM training examples: the synthetic long-context suite and FlashRAG
-// JSONL question answering, tokenized byte-level, with loss only on the answer tokens and EOS.
+// JSONL question answering, tokenized with `data.tokenizer` (byte-level by default), with loss on the answer
+// tokens and EOS (plus, with `data.prompt_loss_weight` > 0, a weighted next-token loss on the prompt).
 #pragma once
 #include <memory>
 #include <string>
@@ -12,10 +13,20 @@
 
 namespace dysra::data {
 
-/// One prompt/answer pair, tokenized into a left-padded LM example of `seq_len` tokens.
-/// Returns false when the prompt and answer do not fit.
+/// One prompt/answer pair, tokenized into an LM example of `seq_len` tokens (the pad token is the tokenizer's
+/// pad id, or EOS when it has none). The sequence is
+///     pad × (seq_len + 1 − |prompt| − A) · prompt · answer · EOS · pad × (A − |answer| − 1)
+/// with A = `answer_budget` (0: A = |answer| + 1, no right padding). A fixed per-task A puts every prompt at the
+/// place where generation sees it (prompts left-padded to seq_len + 1 − A), whatever the answer's length, so
+/// the amount of padding never tells the model anything. Answer targets weigh 1; with `weights` and
+/// prompt_loss_weight > 0 the prompt's next tokens are targets too, each weighing
+/// prompt_loss_weight · (answer targets / prompt targets). Returns false when the prompt and answer do not fit.
 bool encode_prompt_answer(const Tokenizer& tok, const std::string& prompt, const std::string& answer, int64_t seq_len,
-                          int64_t* inputs, int64_t* labels);
+                          int64_t* inputs, int64_t* labels, float* weights = nullptr, double prompt_loss_weight = 0.0,
+                          int64_t answer_budget = 0);
+
+/// The padding id used for `tok`: pad_id(), or eos_id() when the tokenizer has no pad.
+int32_t padding_id(const Tokenizer& tok);
 
 class TextTask : public Task {
  public:
@@ -25,19 +36,26 @@ class TextTask : public Task {
   Batch batch(Split split, const std::vector<int64_t>& ids) const override;
   std::map<std::string, double> answer_metrics(Split split, int64_t max_examples, int64_t batch_size,
                                                const Generate& generate) const override;
+  const Tokenizer* tokenizer() const override { return tokenizer_.get(); }
+  /// Tokens reserved after the prompt for the answer and EOS (A in encode_prompt_answer); also the generation
+  /// budget in answer_metrics.
+  int64_t answer_budget() const { return answer_budget_; }
   /// Prompt and gold answers of example `id`.
   virtual std::pair<std::string, std::vector<std::string>> text(Split split, int64_t id) const = 0;
 
  protected:
-  TextTask(std::string name, int64_t seq_len);
+  TextTask(std::string name, int64_t seq_len, const TaskOptions& options);
   std::string name_;
   int64_t seq_len_;
+  double prompt_loss_weight_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  int64_t answer_budget_ = 0;  ///< set by the subclass constructor
 };
 
 class SyntheticTask : public TextTask {
  public:
-  SyntheticTask(const std::string& name, const SyntheticTaskOptions& options, uint64_t seed);
+  /// Reads options.synthetic, options.tokenizer and options.prompt_loss_weight.
+  SyntheticTask(const std::string& name, const TaskOptions& options, uint64_t seed);
   int64_t size(Split split) const override;
   std::pair<std::string, std::vector<std::string>> text(Split split, int64_t id) const override;
 
@@ -48,7 +66,8 @@ class SyntheticTask : public TextTask {
 
 class QaTask : public TextTask {
  public:
-  QaTask(const QaTaskOptions& options, uint64_t seed);
+  /// Reads options.qa, options.tokenizer and options.prompt_loss_weight.
+  QaTask(const TaskOptions& options, uint64_t seed);
   int64_t size(Split split) const override;
   std::pair<std::string, std::vector<std::string>> text(Split split, int64_t id) const override;
   /// TextTask's EM/F1 plus majority_em / majority_f1: the trivial baseline that always answers majority_answer().
