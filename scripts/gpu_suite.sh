@@ -27,7 +27,8 @@ fi
 # background: the MQAR sweep (many small runs share the GPU), passkey and WordNet training
 if has sweep; then
   log "mqar sweep (background)"
-  (DYSRA_BIN="$B" DYSRA_RUN_TIMEOUT=${DYSRA_SWEEP_RUN_S:-60} bash scripts/mqar_sweep.sh runs/gpu/sweep cuda 18 2000 > "$O/mqar_table.md" 2>> "$O/suite.log") &
+  (DYSRA_BIN="$B" DYSRA_RUN_TIMEOUT=${DYSRA_SWEEP_RUN_S:-60} bash scripts/mqar_sweep.sh runs/gpu/sweep cuda \
+    ${DYSRA_SWEEP_PAR:-18} ${DYSRA_SWEEP_STEPS:-2000} > "$O/mqar_table.md" 2>> "$O/suite.log") &
 fi
 if has passkey; then
   log "passkey 4K (background)"
