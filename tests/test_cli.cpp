@@ -95,3 +95,32 @@ TEST(Cli, InterruptWritesACheckpointAndExits130) {
   auto r = run("train " + cfg + " --run-dir " + run_dir + " --resume --set train.steps=1");
   EXPECT_EQ(r.code, 0) << r.out;
 }
+
+TEST(Cli, SignalBurstFromTimeoutCountsAsOneInterrupt) {
+  // coreutils `timeout` signals the command and then its whole process group: two SIGTERMs at once. The run
+  // must still stop cleanly with a checkpoint and a summary (it used to die on the second one).
+  dysra::test::TempDir dir;
+  auto cfg = dir.file("t.yaml", kTiny);
+  const std::string run_dir = dir.path("run");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(DYSRA_CLI_PATH, DYSRA_CLI_PATH, "train", cfg.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && !fs::exists(fs::path(run_dir) / "config.yaml"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int i = 0; i < 3; ++i) {  // delivered one by one (not merged while pending), all inside one second
+    kill(pid, SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_TRUE(fs::exists(fs::path(run_dir) / "checkpoints" / "latest"));
+  EXPECT_TRUE(fs::exists(fs::path(run_dir) / "summary.json"));
+}

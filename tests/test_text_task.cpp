@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <set>
+
 #include "dysra/data/text_task.h"
 #include "dysra/models/lm.h"
 #include "dysra/train/trainer.h"
@@ -127,6 +129,30 @@ TEST(TextTask, SentencePieceTokenizerDrivesATextTask) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("spm.model"), std::string::npos) << e.what();
   }
+}
+
+TEST(TextTask, MinSeqLenMixesTrainingContextLengthsAndEvaluatesAtFullLength) {
+  TaskOptions to;
+  to.synthetic.seq_len = 2048;
+  to.synthetic.min_seq_len = 512;
+  to.synthetic.length_buckets = 4;
+  to.synthetic.train_examples = 64;
+  to.synthetic.eval_examples = 8;
+  SyntheticTask task("passkey", to, 5);
+  std::set<size_t> lengths;
+  size_t shortest = SIZE_MAX, longest = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    const size_t n = task.text(Split::kTrain, i).first.size();
+    lengths.insert(n / 128);
+    shortest = std::min(shortest, n), longest = std::max(longest, n);
+  }
+  EXPECT_LT(shortest, 520u);
+  EXPECT_GT(longest, 1800u);
+  EXPECT_GE(lengths.size(), 4u) << "four length buckets in use";
+  for (int64_t i = 0; i < 8; ++i) EXPECT_GT(task.text(Split::kValidation, i).first.size(), 1900u);
+  auto b = task.batch(Split::kTrain, {0, 1, 2, 3});
+  EXPECT_EQ(b.tokens.size(1), 2048);
+  EXPECT_EQ(task.text(Split::kTrain, 7), task.text(Split::kTrain, 7)) << "deterministic per id";
 }
 
 TEST(TextTask, PasskeyLabelsAreThePasskey) {

@@ -405,9 +405,13 @@ void visit(V& v, data::MqarOptions& o) {
 template <class V>
 void visit(V& v, data::SyntheticTaskOptions& o) {
   v.field("seq_len", o.seq_len, at_least<int64_t>(16));
+  v.field("min_seq_len", o.min_seq_len, at_least<int64_t>(0));
+  v.field("length_buckets", o.length_buckets, at_least<int64_t>(1));
   v.field("train_examples", o.train_examples, at_least<int64_t>(1));
   v.field("eval_examples", o.eval_examples, at_least<int64_t>(1));
   v.field("essay_path", o.essay_path);
+  if (o.min_seq_len > o.seq_len)
+    v.fail("min_seq_len", detail::str_cat("must not exceed seq_len (", o.seq_len, "), got ", o.min_seq_len));
 }
 template <class V>
 void visit(V& v, data::QaTaskOptions& o) {

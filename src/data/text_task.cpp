@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <unordered_map>
 
@@ -117,10 +118,9 @@ std::map<std::string, double> TextTask::answer_metrics(Split split, int64_t max_
 
 // ---- synthetic --------------------------------------------------------------------------------------------
 SyntheticTask::SyntheticTask(const std::string& name, const TaskOptions& options, uint64_t seed)
-    : TextTask(name, options.synthetic.seq_len, options), options_(options.synthetic) {
+    : TextTask(name, options.synthetic.seq_len, options), options_(options.synthetic), seed_(seed) {
   const SyntheticTaskOptions& o = options_;
   SyntheticCommon c;
-  c.max_seq_length = static_cast<size_t>(o.seq_len);
   if (tokenizer_->name() == "byte") {
     c.count_tokens = byte_token_counter();
   } else {
@@ -130,11 +130,25 @@ SyntheticTask::SyntheticTask(const std::string& name, const TaskOptions& options
   c.seed = seed;
   c.essay_path = o.essay_path;
   c.split = "train";
-  train_ = make_synthetic_task(name, c);
+  std::vector<int64_t> lengths{o.seq_len};
+  if (o.min_seq_len > 0 && o.min_seq_len < o.seq_len && o.length_buckets > 1) {
+    lengths.clear();
+    const double ratio = static_cast<double>(o.seq_len) / static_cast<double>(o.min_seq_len);
+    for (int64_t i = 0; i < o.length_buckets; ++i) {
+      const auto len = static_cast<int64_t>(std::llround(static_cast<double>(o.min_seq_len) *
+                                                         std::pow(ratio, static_cast<double>(i) / static_cast<double>(o.length_buckets - 1))));
+      if (lengths.empty() || len > lengths.back()) lengths.push_back(std::min(len, o.seq_len));
+    }
+  }
+  for (int64_t len : lengths) {
+    c.max_seq_length = static_cast<size_t>(len);
+    train_.push_back(make_synthetic_task(name, c));
+  }
+  c.max_seq_length = static_cast<size_t>(o.seq_len);
   c.split = "validation";
   eval_ = make_synthetic_task(name, c);
   // RULER fits prompt + tokens_to_generate into seq_len; the answer and EOS get that budget + 1
-  answer_budget_ = static_cast<int64_t>(train_(0).tokens_to_generate) + 1;
+  answer_budget_ = static_cast<int64_t>(eval_(0).tokens_to_generate) + 1;
 }
 
 int64_t SyntheticTask::size(Split split) const {
@@ -142,7 +156,14 @@ int64_t SyntheticTask::size(Split split) const {
 }
 
 std::pair<std::string, std::vector<std::string>> SyntheticTask::text(Split split, int64_t id) const {
-  auto ex = (split == Split::kTrain ? train_ : eval_)(static_cast<uint64_t>(id));
+  if (split != Split::kTrain) {
+    auto ex = eval_(static_cast<uint64_t>(id));
+    return {ex.prompt(), ex.answers};
+  }
+  const size_t which = train_.size() == 1 ? 0
+                                          : static_cast<size_t>(SplitMix64(mix_seed(seed_, 0x1E76u, static_cast<uint64_t>(id)))
+                                                                    .below(static_cast<int64_t>(train_.size())));
+  auto ex = train_[which](static_cast<uint64_t>(id));
   return {ex.prompt(), ex.answers};
 }
 

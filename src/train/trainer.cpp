@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -28,9 +29,22 @@ namespace dysra::train {
 namespace {
 
 std::atomic<int> g_interrupts{0};
+std::atomic<int64_t> g_first_signal_ns{0};
 
+int64_t monotonic_ns() {  // clock_gettime is async-signal-safe
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// First signal: finish the step, checkpoint, write the summary. A second one more than a second later: leave
+// now. Signals inside that second count as one: `timeout` (coreutils) sends SIGTERM to the command and then to
+// its whole process group, so the command receives it twice at once.
 extern "C" void on_signal(int sig) {
-  if (g_interrupts.fetch_add(1) >= 1) {  // second signal: leave now
+  const int64_t now = monotonic_ns();
+  if (g_interrupts.fetch_add(1) == 0) {
+    g_first_signal_ns.store(now);
+  } else if (now - g_first_signal_ns.load() > 1000000000) {
     std::signal(sig, SIG_DFL);
     std::raise(sig);
   }

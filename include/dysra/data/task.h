@@ -48,6 +48,11 @@ struct MqarOptions {
 /// Byte-level tokens; sequences are left-padded to seq_len.
 struct SyntheticTaskOptions {
   int64_t seq_len = 1024;          ///< tokens per example (prompt + answer); RULER's max_seq_length
+  /// > 0: training examples get a context length drawn per example from `length_buckets` lengths spaced
+  /// geometrically from min_seq_len to seq_len (left-padded to seq_len); evaluation stays at seq_len. Short
+  /// contexts teach the retrieval mechanism that the long ones then use.
+  int64_t min_seq_len = 0;
+  int64_t length_buckets = 8;
   int64_t train_examples = 100000;
   int64_t eval_examples = 200;
   std::string essay_path = "";     ///< real text for essay haystacks ("" = generated prose; "auto" = Austen if built)

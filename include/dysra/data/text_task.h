@@ -61,7 +61,9 @@ class SyntheticTask : public TextTask {
 
  private:
   SyntheticTaskOptions options_;
-  SyntheticGenerator train_, eval_;
+  std::vector<SyntheticGenerator> train_;  ///< one per training context length (one when min_seq_len = 0)
+  SyntheticGenerator eval_;
+  uint64_t seed_;
 };
 
 class QaTask : public TextTask {
