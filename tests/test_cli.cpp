@@ -124,3 +124,25 @@ TEST(Cli, SignalBurstFromTimeoutCountsAsOneInterrupt) {
   EXPECT_TRUE(fs::exists(fs::path(run_dir) / "checkpoints" / "latest"));
   EXPECT_TRUE(fs::exists(fs::path(run_dir) / "summary.json"));
 }
+
+TEST(Cli, InitFromStartsFromAnotherRunsWeights) {
+  dysra::test::TempDir dir;
+  auto cfg = dir.file("t.yaml", kTiny);
+  const std::string a = dir.path("a"), b = dir.path("b"), c = dir.path("c");
+  auto ra = run("train " + cfg + " --run-dir " + a + " --set train.steps=300 --set train.lr=0.01");
+  ASSERT_EQ(ra.code, 0) << ra.out;
+  auto loss = [](const std::string& run_dir) {
+    std::ifstream in(fs::path(run_dir) / "summary.json");
+    std::string s((std::istreambuf_iterator<char>(in)), {});
+    const auto k = s.find("\"train_loss\":");
+    return k == std::string::npos ? -1.0 : std::stod(s.substr(k + 13));
+  };
+  auto rb = run("train " + cfg + " --run-dir " + b + " --set train.steps=1 --set train.init_from=" + a);
+  ASSERT_EQ(rb.code, 0) << rb.out;
+  auto rc = run("train " + cfg + " --run-dir " + c + " --set train.steps=1");
+  ASSERT_EQ(rc.code, 0) << rc.out;
+  EXPECT_LT(loss(b), loss(c) - 0.2) << "step 1 from trained weights vs from scratch";
+  auto bad = run("train " + cfg + " --run-dir " + dir.path("d") + " --set train.init_from=" + dir.path("nope"));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("train.init_from"), std::string::npos) << bad.out;
+}

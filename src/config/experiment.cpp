@@ -487,6 +487,9 @@ void visit(V& v, train::TrainOptions& o) {
   v.field("checkpoint_every", o.checkpoint_every, at_least<int64_t>(0));
   v.field("keep_checkpoints", o.keep_checkpoints, at_least<int64_t>(1));
   v.field("threads", o.threads, at_least<int64_t>(0));
+  v.field("init_from", o.init_from, Check<std::string>([](const std::string& p) {
+            return p.empty() || std::filesystem::exists(p) ? std::string() : "no such checkpoint or run directory: " + p;
+          }));
 }
 template <class V>
 void visit(V& v, train::EvalOptions& o) {

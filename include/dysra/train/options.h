@@ -20,6 +20,10 @@ struct TrainOptions {
   int64_t checkpoint_every = 500;  ///< steps; 0 = only at the end
   int64_t keep_checkpoints = 2;  ///< newest checkpoints kept
   int64_t threads = 0;           ///< CPU intra-op threads; 0 = LibTorch default
+  /// Model weights to start from (a checkpoint file, or a run directory: its newest checkpoint); optimizer,
+  /// schedule and data position start fresh. For staged training, e.g. a short-context stage then a long one.
+  /// Ignored when a resumed run already has a checkpoint of its own.
+  std::string init_from = "";
 };
 
 struct EvalOptions {
