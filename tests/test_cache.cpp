@@ -348,6 +348,38 @@ TEST(Compressive, LearnedCompressorStartsAsMeanPoolingAndTrains) {
   EXPECT_LT(after, 0.8 * before) << before << " → " << after;
 }
 
+TEST(Compressive, BlockErrorsAgainstRank) {
+  OneThread one;
+  torch::manual_seed(11);
+  const int64_t D = 8, delta = 8, G = 12;
+  cache::CompressionSample s;
+  s.keys = torch::randn({G, delta, D}) * 1.5;
+  s.values = torch::randn({G, delta, D});
+  s.key_pos = torch::arange(delta, torch::kFloat64).repeat({G, 1}) + 3.0;
+  s.queries = torch::randn({G, 5, D}) * 1.5;
+  for (const std::string method : {"svd", "mean"}) {
+    auto full = cache::compression_block_errors(s, delta, method, true, 10000.0);
+    ASSERT_EQ(full.size(), static_cast<size_t>(G));
+    for (double e : full) EXPECT_LT(e, 1e-10) << method << ": r = Δ is lossless";
+    auto mean_of = [](const std::vector<double>& x) {
+      double m = 0;
+      for (double v : x) m += v / static_cast<double>(x.size());
+      return m;
+    };
+    const double e1 = mean_of(cache::compression_block_errors(s, 1, method, true, 10000.0));
+    const double e4 = mean_of(cache::compression_block_errors(s, 4, method, true, 10000.0));
+    EXPECT_GT(e1, 0.05) << method;
+    EXPECT_LT(e4, e1) << method;
+  }
+  // an untrained learned compressor is mean pooling: the same errors
+  cache::LearnedCompressor c(D, delta, 2);
+  auto learned = cache::compression_block_errors(s, 2, "learned", true, 10000.0, &c);
+  auto mean = cache::compression_block_errors(s, 2, "mean", true, 10000.0);
+  for (int64_t g = 0; g < G; ++g) EXPECT_NEAR(learned[g], mean[g], 1e-5) << g;
+  EXPECT_THROW(cache::compression_block_errors(s, 2, "learned", true, 10000.0), ConfigError);
+  EXPECT_THROW(cache::compression_block_errors(s, 2, "pca", true, 10000.0), ConfigError);
+}
+
 // ---- through the attention layer -----------------------------------------------------------------------------
 
 TEST(CacheLayer, FullPolicyEqualsAttentionForward) {

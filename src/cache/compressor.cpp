@@ -63,6 +63,47 @@ torch::Tensor attention_reconstruction_loss(LearnedCompressor& c, const Compress
   return (out - target).pow(2).mean();
 }
 
+std::vector<double> compression_block_errors(const CompressionSample& s, int64_t rank, const std::string& method,
+                                             bool rope, double theta, LearnedCompressor* learned) {
+  DYSRA_CHECK(s.keys.dim() == 3 && s.queries.dim() == 3 && s.key_pos.dim() == 2,
+              "compression error: sample must hold keys [G, Δ, D], key_pos [G, Δ], queries [G, Q, D]");
+  DYSRA_CHECK_T(ConfigError, rank >= 1, "compression error: rank must be >= 1, got ", rank);
+  torch::NoGradGuard ng;
+  const int64_t G = s.keys.size(0), delta = s.keys.size(1);
+  auto q = s.queries.to(torch::kFloat64), k = s.keys.to(torch::kFloat64), v = s.values.to(torch::kFloat64);
+  auto pos = s.key_pos.to(k.device(), torch::kFloat64);
+  auto target = attn(q, rope ? rope_at(k, pos, theta) : k, v, {});  // [G, Q, D]
+  auto rel = [&](const torch::Tensor& out, const torch::Tensor& ref) {
+    return (out - ref).norm().item<double>() / std::max(ref.norm().item<double>(), 1e-300);
+  };
+  std::vector<double> errors;
+  errors.reserve(static_cast<size_t>(G));
+  if (method == "learned") {
+    DYSRA_CHECK_T(ConfigError, learned && *learned, "compression error: method learned needs a compressor");
+    auto& c = *learned;
+    DYSRA_CHECK_T(ConfigError, c->delta() == delta && c->rank() == rank, "compression error: the compressor is for delta ",
+                  c->delta(), ", rank ", c->rank(), "; the samples have delta ", delta, " and rank ", rank, " was asked");
+    auto kv = c->forward(s.keys, s.values);
+    const int64_t per = delta / rank;
+    auto spos = pos.view({G, rank, per}).mean(2);
+    auto kc = kv.first.to(torch::kFloat64), vc = kv.second.to(torch::kFloat64);
+    auto bias = torch::full({G, rank}, std::log(static_cast<double>(per)), kc.options());
+    auto out = attn(q, rope ? rope_at(kc, spos, theta) : kc, vc, bias);
+    for (int64_t g = 0; g < G; ++g) errors.push_back(rel(out[g], target[g]));
+    return errors;
+  }
+  DYSRA_CHECK_T(ConfigError, method == "svd" || method == "mean", "compression error: method must be svd, mean or learned, got '",
+                method, "'");
+  auto ones = torch::ones({delta}, torch::TensorOptions().dtype(torch::kFloat64).device(k.device()));
+  for (int64_t g = 0; g < G; ++g) {
+    Block b = compress_block({k[g], v[g], pos[g], ones}, rank, method);
+    auto kc = rope ? rope_at(b.k, b.pos.to(b.k.device()), theta) : b.k;
+    auto out = attn(q[g], kc, b.v, b.count.to(b.k.device()).log());
+    errors.push_back(rel(out, target[g]));
+  }
+  return errors;
+}
+
 std::vector<double> train_compressor(LearnedCompressor& c, const std::vector<CompressionSample>& samples,
                                      const CompressorTrainOptions& o, bool rope, double theta) {
   DYSRA_CHECK_T(ConfigError, o.steps >= 0 && o.lr > 0, "compressor training: steps >= 0 and lr > 0");

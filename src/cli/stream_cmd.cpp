@@ -1,11 +1,15 @@
 // `dysra stream run` (a long FactStream through a model with a KV cache policy: per-interval accuracy, decode
-// latency, cache bytes) and `dysra stream train-compressor` (the learned compressors of the compressive cache).
+// latency, cache bytes), `dysra stream train-compressor` (the learned compressors of the compressive cache) and
+// `dysra stream compression-error` (attention-output error of block compression against rank, on real text).
 //
 // Flags only, no experiment YAML: the model comes from --config EXP.yaml (its `model:` section, plus --set
 // overrides) and --weights CKPT, or, without --config, a randomly initialised Transformer of --d-model/--layers/
 // --heads (memory and speed measurements). The tokenizer is the byte tokenizer (vocab 260).
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -14,6 +18,7 @@
 #include "dysra/cache/compressor.h"
 #include "dysra/cache/model.h"
 #include "dysra/core/error.h"
+#include "dysra/data/lm_task.h"
 #include "dysra/data/streaming.h"
 #include "dysra/data/tokenizer.h"
 #include "dysra/models/lm.h"
@@ -183,6 +188,86 @@ void add_stream_commands(CLI::App& app, std::vector<Command>& out) {
                      comps[l]->to(torch::kCPU);
                    }
                    cache::save_compressors(t->out, comps);
+                   return 0;
+                 }});
+
+  // ---- compression-error ----
+  struct ErrorArgs {
+    ModelArgs model;
+    std::string text, json;
+    int64_t delta = 64, tokens = 4096, queries = 16, learned_steps = 300;
+    std::vector<int64_t> ranks{1, 2, 4, 8, 16, 32, 64};
+    std::vector<std::string> methods{"svd", "mean", "learned"};
+  };
+  auto e = std::make_shared<ErrorArgs>();
+  auto* ce = stream->add_subcommand(
+      "compression-error",
+      "attention-output error of compressing Δ-blocks of a model's real keys/values to r summaries, per layer and rank");
+  add_model_args(ce, e->model);
+  ce->add_option("--text", e->text, "text the model reads (corpus JSONL or plain text, e.g. lm/austen/validation.txt)")
+      ->required();
+  ce->add_option("--delta", e->delta, "block size Δ")->capture_default_str()->check(CLI::PositiveNumber);
+  ce->add_option("--tokens", e->tokens, "tokens of activations per half (learned: train on the first, all: score the second)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  ce->add_option("--queries", e->queries, "queries after each block")->capture_default_str()->check(CLI::PositiveNumber);
+  ce->add_option("--ranks", e->ranks, "summaries per block")->delimiter(',')->capture_default_str()->check(CLI::PositiveNumber);
+  ce->add_option("--methods", e->methods, "svd, mean, learned")->delimiter(',')->capture_default_str()
+      ->check(CLI::IsMember({"svd", "mean", "learned"}));
+  ce->add_option("--learned-steps", e->learned_steps, "Adam steps per (layer, rank) for method learned")->capture_default_str();
+  ce->add_option("--json", e->json, "append one JSON line per (layer, method, rank)");
+  out.push_back({ce, [e]() {
+                   torch::Device dev(torch::kCPU);
+                   auto model = build_model(e->model, &dev);
+                   model->eval();
+                   const auto& mo = model->options();
+                   const bool rope = mo.position == "rope";
+                   data::ByteTokenizer tok;
+                   std::vector<int64_t> ids;
+                   for (const auto& d : data::read_lm_documents(e->text)) {
+                     for (auto x : tok.encode(d + "\n\n")) ids.push_back(x);
+                     if (static_cast<int64_t>(ids.size()) >= 2 * e->tokens) break;
+                   }
+                   DYSRA_CHECK_T(DataError, static_cast<int64_t>(ids.size()) >= 2 * e->tokens, e->text, ": ", ids.size(),
+                                 " bytes, fewer than 2 × --tokens = ", 2 * e->tokens);
+                   auto all = torch::tensor(ids, torch::kInt64).slice(0, 0, 2 * e->tokens).to(dev);
+                   auto train_s = cache::collect_compression_samples(*model, all.slice(0, 0, e->tokens).unsqueeze(0),
+                                                                     e->delta, e->queries);
+                   auto eval_s = cache::collect_compression_samples(*model, all.slice(0, e->tokens).unsqueeze(0),
+                                                                    e->delta, e->queries);
+                   std::unique_ptr<std::ofstream> js;
+                   if (!e->json.empty()) js = std::make_unique<std::ofstream>(e->json, std::ios::app);
+                   std::printf("%-6s %-8s %5s %12s %12s %7s\n", "layer", "method", "rank", "mean_error", "median", "blocks");
+                   for (size_t l = 0; l < eval_s.size(); ++l) {
+                     if (!eval_s[l].keys.defined()) continue;
+                     for (const auto& method : e->methods)
+                       for (int64_t r : e->ranks) {
+                         if (r > e->delta || (method == "learned" && e->delta % r != 0)) continue;
+                         cache::LearnedCompressor c{nullptr};
+                         if (method == "learned") {
+                           c = cache::LearnedCompressor(mo.d_model / mo.n_heads, e->delta, r);
+                           c->to(dev);
+                           cache::CompressorTrainOptions to;
+                           to.steps = e->learned_steps;
+                           cache::train_compressor(c, {train_s[l]}, to, rope, mo.rope_theta);
+                         }
+                         auto err = cache::compression_block_errors(eval_s[l], r, method, rope, mo.rope_theta,
+                                                                    method == "learned" ? &c : nullptr);
+                         std::vector<double> sorted = err;
+                         std::sort(sorted.begin(), sorted.end());
+                         double mean = 0;
+                         for (double x : err) mean += x / static_cast<double>(err.size());
+                         const double median = sorted[sorted.size() / 2];
+                         std::printf("%-6zu %-8s %5lld %12.5f %12.5f %7zu\n", l, method.c_str(), static_cast<long long>(r),
+                                     mean, median, err.size());
+                         if (js)
+                           *js << nlohmann::json{{"bench", "compression_error"}, {"layer", l}, {"method", method},
+                                                 {"rank", r}, {"delta", e->delta}, {"queries", e->queries},
+                                                 {"mean_rel_error", mean}, {"median_rel_error", median},
+                                                 {"blocks", err.size()}, {"text", e->text}, {"weights", e->model.weights}}
+                                      .dump()
+                               << "\n";
+                       }
+                   }
                    return 0;
                  }});
 }

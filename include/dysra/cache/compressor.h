@@ -69,6 +69,13 @@ std::vector<CompressionSample> collect_compression_samples(models::LanguageModel
                                                            const torch::Tensor& tokens, int64_t delta,
                                                            int64_t n_queries);
 
+/// Relative attention-output error of compressing each block of `s` to `rank` summaries with `method`
+/// ("svd" | "mean": compress_block; "learned": `learned`, which must then be given): for block g and the queries
+/// after it, ‖attn(q, compressed) − attn(q, block)‖_F / ‖attn(q, block)‖_F, where summaries carry the log-count
+/// logit bias and are rotated (RoPE) at their mean position. Returns one error per block (G values).
+std::vector<double> compression_block_errors(const CompressionSample& s, int64_t rank, const std::string& method,
+                                             bool rope, double theta, LearnedCompressor* learned = nullptr);
+
 /// Saves / loads one compressor per layer (entries may be null for non-attention layers).
 void save_compressors(const std::string& path, const std::vector<LearnedCompressor>& compressors);
 std::vector<LearnedCompressor> load_compressors(const std::string& path, int64_t n_layers, int64_t head_dim,
