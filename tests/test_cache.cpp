@@ -8,6 +8,7 @@
 
 #include "dysra/cache/compressor.h"
 #include "dysra/cache/kv_cache.h"
+#include "dysra/cache/ring_cache.h"
 #include "dysra/cache/model.h"
 #include "dysra/layers/attention.h"
 #include "dysra/models/lm.h"
@@ -378,6 +379,46 @@ TEST(Compressive, BlockErrorsAgainstRank) {
   for (int64_t g = 0; g < G; ++g) EXPECT_NEAR(learned[g], mean[g], 1e-5) << g;
   EXPECT_THROW(cache::compression_block_errors(s, 2, "learned", true, 10000.0), ConfigError);
   EXPECT_THROW(cache::compression_block_errors(s, 2, "pca", true, 10000.0), ConfigError);
+}
+
+TEST(RingCache, DecodeEqualsTheCompressivePolicyOverALongStream) {
+  OneThread one;
+  torch::manual_seed(5);
+  const int64_t H = 3, D = 8;
+  cache::CacheOptions o;
+  o.policy = "compressive";
+  o.method = "mean";
+  o.sink_tokens = 2, o.raw_slots = 12, o.delta = 4, o.rank = 2, o.summary_slots = 6, o.recompress_depth = 1;
+  auto policy = cache::make_cache(o, geom(H, D));
+  cache::RingCacheOptions ro;
+  ro.sink_tokens = 2, ro.raw_slots = 12, ro.delta = 4, ro.rank = 2, ro.summary_slots = 6, ro.rope_theta = 10000;
+  cache::RingCompressiveCache ring(ro, 1, H, D, torch::TensorOptions().dtype(torch::kFloat64));
+  const int64_t bytes = ring.bytes();
+  double worst = 0;
+  for (int64_t t = 0; t < 150; ++t) {  // 150 tokens: 34 compressions, summaries rotate many times
+    auto q = torch::randn({1, H, 1, D}, torch::kFloat64) * 2, k = torch::randn({1, H, 1, D}, torch::kFloat64) * 2;
+    auto v = torch::randn({1, H, 1, D}, torch::kFloat64);
+    auto want = cache::attend_through_cache(q, k, v, torch::tensor({t}, torch::kInt64), *policy, true, 10000.0);
+    auto got = ring.decode(q, k, v);
+    worst = std::max(worst, (got - want).abs().max().item<double>());
+    // the policy's bias is float32 (log 2 to ~1e-8), the ring's float64
+    ASSERT_TRUE(torch::allclose(got, want, 1e-6, 1e-6)) << "step " << t << "\n" << got << "\n" << want;
+    EXPECT_EQ(ring.held_slots(), policy->memory().slots / H) << "step " << t;
+  }
+  EXPECT_EQ(ring.bytes(), bytes) << "constant memory";
+  EXPECT_EQ(ring.tokens(), 150);
+  EXPECT_LT(worst, 1e-6);
+  // append (no attention) then decode equals decode all along
+  cache::RingCompressiveCache a(ro, 1, H, D, torch::TensorOptions().dtype(torch::kFloat64)),
+      b(ro, 1, H, D, torch::TensorOptions().dtype(torch::kFloat64));
+  auto ks = torch::randn({1, H, 40, D}, torch::kFloat64), vs = torch::randn({1, H, 40, D}, torch::kFloat64);
+  a.append(ks, vs);
+  for (int64_t t = 0; t < 40; ++t) b.decode(torch::zeros({1, H, 1, D}, torch::kFloat64), ks.narrow(2, t, 1), vs.narrow(2, t, 1));
+  auto q = torch::randn({1, H, 1, D}, torch::kFloat64), k = torch::randn({1, H, 1, D}, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(a.decode(q, k, ks.narrow(2, 0, 1)), b.decode(q, k, ks.narrow(2, 0, 1)), 1e-12, 1e-12));
+  cache::RingCacheOptions bad = ro;
+  bad.delta = 5;
+  EXPECT_THROW(cache::RingCompressiveCache(bad, 1, H, D, torch::TensorOptions()), ConfigError);
 }
 
 // ---- through the attention layer -----------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+#include "dysra/cache/ring_cache.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "dysra/cache/kv_cache.h"
+#include "dysra/core/error.h"
+
+namespace dysra::cache {
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+}
+
+RingCompressiveCache::RingCompressiveCache(const RingCacheOptions& o, int64_t B, int64_t H, int64_t D,
+                                           const torch::TensorOptions& opts)
+    : o_(o) {
+  DYSRA_CHECK_T(ConfigError, o.sink_tokens >= 0 && o.rank >= 1 && o.delta >= o.rank && o.delta % o.rank == 0 &&
+                                 o.delta <= o.raw_slots,
+                "ring cache: need sinks >= 0, rank >= 1, delta a multiple of rank and delta <= raw_slots (got S ",
+                o.sink_tokens, ", r ", o.rank, ", delta ", o.delta, ", M ", o.raw_slots, ")");
+  S_ = o.sink_tokens, M_ = o.raw_slots;
+  C_ = o.summary_slots > 0 ? o.summary_slots : 4 * o.rank;
+  DYSRA_CHECK_T(ConfigError, C_ % o.rank == 0, "ring cache: summary_slots (", C_, ") must be a multiple of rank (", o.rank, ")");
+  DYSRA_CHECK_T(ConfigError, B >= 1 && H >= 1 && D >= 2 && D % 2 == 0, "ring cache: need batch, heads >= 1 and an even head_dim");
+  N_ = (S_ + C_ + M_ + 1 + 15) / 16 * 16;  // aligned: attention kernels take the bias without a padded copy
+  k_ = torch::zeros({B, H, N_, D}, opts);
+  v_ = torch::zeros({B, H, N_, D}, opts);
+  bias_ = torch::full({B, H, 1, N_}, -kInf, opts);
+}
+
+int64_t RingCompressiveCache::bytes() const {
+  int64_t b = 0;
+  for (const auto* t : {&k_, &v_, &bias_}) b += t->numel() * static_cast<int64_t>(t->element_size());
+  return b;
+}
+
+int64_t RingCompressiveCache::held_slots() const { return std::min(seen_, S_) + n_groups_ * o_.rank + n_raw_; }
+
+torch::Tensor RingCompressiveCache::rotate(const torch::Tensor& x, double position) const {
+  if (o_.rope_theta <= 0) return x;
+  auto pos = torch::full({x.size(2)}, position, x.options().dtype(torch::kFloat64)) +
+             torch::arange(x.size(2), x.options().dtype(torch::kFloat64));
+  return rope_at(x, pos, o_.rope_theta);
+}
+
+void RingCompressiveCache::write(const torch::Tensor& k_rot, const torch::Tensor& v) {
+  int64_t slot;
+  if (seen_ < S_) {
+    slot = seen_;
+  } else {
+    if (n_raw_ == 0) raw_head_pos_ = seen_;
+    slot = S_ + C_ + (raw_head_ + n_raw_) % (M_ + 1);
+    ++n_raw_;
+  }
+  k_.narrow(2, slot, 1).copy_(k_rot);
+  v_.narrow(2, slot, 1).copy_(v);
+  bias_.narrow(3, slot, 1).fill_(0.0);
+  ++seen_;
+}
+
+void RingCompressiveCache::compress_oldest_block() {
+  const int64_t d = o_.delta, r = o_.rank, per = d / r;
+  // the oldest Δ raw tokens: ring slots raw_head_ … raw_head_ + Δ − 1 (mod M + 1), positions raw_head_pos_ + i
+  const int64_t first = std::min(d, M_ + 1 - raw_head_);
+  auto take = [&](const torch::Tensor& x) {
+    auto ring = x.narrow(2, S_ + C_, M_ + 1);
+    auto a = ring.narrow(2, raw_head_, first);
+    return first == d ? a : torch::cat({a, ring.narrow(2, 0, d - first)}, 2);
+  };
+  auto kb = take(k_), vb = take(v_);
+  const auto B = kb.size(0), H = kb.size(1), D = kb.size(3);
+  auto f64 = kb.options().dtype(torch::kFloat64);
+  auto pos = torch::arange(d, f64) + static_cast<double>(raw_head_pos_);
+  auto kpre = o_.rope_theta > 0 ? rope_at(kb.to(torch::kFloat64), -pos, o_.rope_theta) : kb.to(torch::kFloat64);
+  auto ks = kpre.view({B, H, r, per, D}).mean(3), vs = vb.to(torch::kFloat64).view({B, H, r, per, D}).mean(3);
+  auto ps = pos.view({r, per}).mean(1);
+  auto kr = o_.rope_theta > 0 ? rope_at(ks, ps, o_.rope_theta) : ks;
+  const int64_t at = S_ + next_group_ * r;  // the oldest group rotates out when all C / r are in use
+  k_.narrow(2, at, r).copy_(kr);
+  v_.narrow(2, at, r).copy_(vs);
+  bias_.narrow(3, at, r).fill_(std::log(static_cast<double>(per)));
+  bias_.narrow(3, S_ + C_ + raw_head_, first).fill_(-kInf);  // the block's raw slots are free again
+  if (first < d) bias_.narrow(3, S_ + C_, d - first).fill_(-kInf);
+  raw_head_ = (raw_head_ + d) % (M_ + 1);
+  raw_head_pos_ += d;
+  n_raw_ -= d;
+  next_group_ = (next_group_ + 1) % (C_ / r);
+  n_groups_ = std::min(n_groups_ + 1, C_ / r);
+}
+
+torch::Tensor RingCompressiveCache::decode_rotated(const torch::Tensor& q_rot, const torch::Tensor& k_rot,
+                                                   const torch::Tensor& v) {
+  DYSRA_CHECK(q_rot.dim() == 4 && q_rot.size(2) == 1 && k_rot.sizes() == q_rot.sizes() && v.sizes() == q_rot.sizes() &&
+                  q_rot.size(0) == k_.size(0) && q_rot.size(1) == k_.size(1) && q_rot.size(3) == k_.size(3),
+              "ring cache: decode takes q, k, v of shape [", k_.size(0), ", ", k_.size(1), ", 1, ", k_.size(3), "], got ",
+              q_rot.sizes(), " ", k_rot.sizes(), " ", v.sizes());
+  write(k_rot, v);
+  auto y = at::scaled_dot_product_attention(q_rot.to(k_.scalar_type()), k_, v_, bias_);
+  if (n_raw_ > M_) compress_oldest_block();
+  return y;
+}
+
+torch::Tensor RingCompressiveCache::decode(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const auto t = static_cast<double>(seen_);
+  return decode_rotated(rotate(q, t), rotate(k, t), v);
+}
+
+void RingCompressiveCache::append(const torch::Tensor& k, const torch::Tensor& v) {
+  DYSRA_CHECK(k.dim() == 4 && v.sizes() == k.sizes() && k.size(0) == k_.size(0) && k.size(1) == k_.size(1) &&
+                  k.size(3) == k_.size(3),
+              "ring cache: append takes k, v [", k_.size(0), ", ", k_.size(1), ", L, ", k_.size(3), "], got ", k.sizes(),
+              " ", v.sizes());
+  auto kr = rotate(k, static_cast<double>(seen_));
+  for (int64_t i = 0; i < k.size(2); ++i) {
+    write(kr.narrow(2, i, 1), v.narrow(2, i, 1));
+    if (n_raw_ > M_) compress_oldest_block();
+  }
+}
+
+}  // namespace dysra::cache
