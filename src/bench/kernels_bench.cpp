@@ -9,6 +9,7 @@
 // Timing: CUDA events on the current stream, `warmup` untimed runs, median (and min) of `runs` timed runs,
 // input sets rotated between runs. Forward+backward runs use torch::autograd::grad (no accumulation).
 #include "bench/kernels_bench.h"
+#include "bench/timing.h"
 
 #include "dysra/ops/backend.h"
 
@@ -42,38 +43,6 @@ int run_kernel_bench(const KernelBenchOptions&) {
 namespace {
 
 using torch::Tensor;
-
-struct Timing {
-  double median_ms = 0, min_ms = 0;
-  int runs = 0;
-};
-
-Timing time_cuda(const std::function<void(int)>& f, int warmup, int runs) {
-  for (int i = 0; i < warmup; ++i) f(i);
-  torch::cuda::synchronize();
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream().stream();
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  std::vector<float> ms;
-  for (int i = 0; i < runs; ++i) {
-    cudaEventRecord(a, stream);
-    f(i);
-    cudaEventRecord(b, stream);
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  Timing r;
-  r.runs = runs;
-  r.min_ms = ms.front();
-  r.median_ms = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
-  return r;
-}
 
 struct Reporter {
   std::string device, json_path;

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -112,9 +113,20 @@ void RingCompressiveCache::append(const torch::Tensor& k, const torch::Tensor& v
                   k.size(3) == k_.size(3),
               "ring cache: append takes k, v [", k_.size(0), ", ", k_.size(1), ", L, ", k_.size(3), "], got ", k.sizes(),
               " ", v.sizes());
-  auto kr = rotate(k, static_cast<double>(seen_));
-  for (int64_t i = 0; i < k.size(2); ++i) {
-    write(kr.narrow(2, i, 1), v.narrow(2, i, 1));
+  auto kr = rotate(k, static_cast<double>(seen_)).to(k_.scalar_type());
+  auto vv = v.to(v_.scalar_type());
+  const int64_t L = k.size(2);
+  int64_t i = 0;
+  for (; i < L && seen_ < S_; ++i) write(kr.narrow(2, i, 1), vv.narrow(2, i, 1));  // sinks
+  // runs of raw tokens: as many as fit before the next compression and before the ring wraps, in one copy each
+  while (i < L) {
+    if (n_raw_ == 0) raw_head_pos_ = seen_;
+    const int64_t tail = (raw_head_ + n_raw_) % (M_ + 1);
+    const int64_t n = std::min({L - i, M_ + 1 - n_raw_, M_ + 1 - tail});
+    k_.narrow(2, S_ + C_ + tail, n).copy_(kr.narrow(2, i, n));
+    v_.narrow(2, S_ + C_ + tail, n).copy_(vv.narrow(2, i, n));
+    bias_.narrow(3, S_ + C_ + tail, n).fill_(0.0);
+    n_raw_ += n, seen_ += n, i += n;
     if (n_raw_ > M_) compress_oldest_block();
   }
 }

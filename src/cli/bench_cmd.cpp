@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/cache_bench.h"
 #include "bench/kernels_bench.h"
 #include "cli/commands.h"
 #include "dysra/core/error.h"
@@ -98,6 +99,25 @@ void add_bench_commands(CLI::App& app, std::vector<Command>& out) {
   kc->add_flag("--quick", k->quick, "small shapes: a smoke test of the harness");
   kc->add_flag("!--no-backward", k->backward, "forward only");
   out.push_back({kc, [k] { return bench::run_kernel_bench(*k); }});
+
+  auto c = std::make_shared<bench::CacheBenchOptions>();
+  auto* cd = bench->add_subcommand("cache-decode",
+                                   "decode step: rotating compressive cache vs full-KV SDPA against stream length (GPU)");
+  cd->add_option("--lengths", c->lengths, "tokens already streamed")->delimiter(',')->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cd->add_option("--heads", c->heads, "heads")->capture_default_str()->check(CLI::PositiveNumber);
+  cd->add_option("--head-dim", c->head_dim, "head dim")->capture_default_str()->check(CLI::PositiveNumber);
+  cd->add_option("--batch", c->batch, "batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cd->add_option("--sinks", c->sinks, "sink tokens")->capture_default_str();
+  cd->add_option("--raw", c->raw_slots, "raw slots M")->capture_default_str()->check(CLI::PositiveNumber);
+  cd->add_option("--delta", c->delta, "block size Δ")->capture_default_str()->check(CLI::PositiveNumber);
+  cd->add_option("--rank", c->rank, "summaries per block r")->capture_default_str()->check(CLI::PositiveNumber);
+  cd->add_option("--summaries", c->summary_slots, "summary slots C (0 = 4r)")->capture_default_str();
+  cd->add_option("--full-max", c->full_max, "full-KV baseline up to this length")->capture_default_str();
+  cd->add_option("--warmup", c->warmup, "untimed decode steps")->capture_default_str();
+  cd->add_option("--runs", c->runs, "timed decode steps (>= 20)")->capture_default_str()->check(CLI::Range(20, 1000000));
+  cd->add_option("--json", c->json_path, "append JSON lines to this file");
+  out.push_back({cd, [c] { return bench::run_cache_bench(*c); }});
 }
 
 }  // namespace dysra::cli

@@ -1,0 +1,16 @@
+// dysra/bench/timing.h (src/bench) — CUDA-event timing shared by the benchmarks (built with CUDA only).
+#pragma once
+#include <functional>
+
+namespace dysra::bench {
+
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0;
+  int runs = 0;
+};
+
+/// f(i) for i < warmup untimed, then `runs` times, each between two CUDA events on the current stream with the
+/// device idle before it (so a run's time includes its launch overhead). Returns median, min, max and mean.
+Timing time_cuda(const std::function<void(int)>& f, int warmup, int runs);
+
+}  // namespace dysra::bench
