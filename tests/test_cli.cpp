@@ -142,6 +142,12 @@ TEST(Cli, InitFromStartsFromAnotherRunsWeights) {
   auto rc = run("train " + cfg + " --run-dir " + c + " --set train.steps=1");
   ASSERT_EQ(rc.code, 0) << rc.out;
   EXPECT_LT(loss(b), loss(c) - 0.2) << "step 1 from trained weights vs from scratch";
+  // a checkpoint file, the checkpoints folder and its `latest` pointer name the same weights
+  for (const std::string from : {a + "/checkpoints/latest", a + "/checkpoints"}) {
+    auto r = run("train " + cfg + " --run-dir " + dir.path("e" + std::to_string(from.size())) +
+                 " --set train.steps=1 --set train.init_from=" + from);
+    EXPECT_EQ(r.code, 0) << from << "\n" << r.out;
+  }
   auto bad = run("train " + cfg + " --run-dir " + dir.path("d") + " --set train.init_from=" + dir.path("nope"));
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("train.init_from"), std::string::npos) << bad.out;

@@ -111,7 +111,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"unknown_task", "data: {task: squad}\n", {}, "data.task: unknown value \"squad\""},
         BadCase{"list_for_scalar", "train:\n  lr: [1, 2]\n", {}, "x.yaml:2: train.lr: expected a number, got a list"},
         BadCase{"dysra_needs_layers", "model: {backbone: dysra}\n", {}, "model.layers: backbone 'dysra' needs a layer pattern"},
-        BadCase{"bool_type", "train:\n  bf16: maybe\n", {}, "x.yaml:2: train.bf16: expected true or false, got \"maybe\""}),
+        BadCase{"bool_type", "train:\n  bf16: maybe\n", {}, "x.yaml:2: train.bf16: expected true or false, got \"maybe\""},
+        BadCase{"early_stop_loss_max", "eval:\n  early_stop_metric: loss\n", {},
+                "eval.early_stop_mode: early stopping on loss needs early_stop_mode: min"},
+        BadCase{"min_seq_len_over", "data:\n  task: passkey\n  synthetic: {seq_len: 1024, min_seq_len: 2048}\n", {},
+                "data.synthetic.min_seq_len: must not exceed seq_len (1024)"},
+        BadCase{"lm_mode", "data:\n  task: lm\n  lm: {mode: packed}\n", {}, "data.lm.mode: unknown value \"packed\""},
+        BadCase{"tokenizer_type", "data:\n  task: passkey\n  tokenizer: {type: bpe}\n", {},
+                "data.tokenizer.type: unknown value \"bpe\""},
+        BadCase{"init_from_missing", "train:\n  init_from: /nonexistent/run\n", {},
+                "x.yaml:2: train.init_from: no such checkpoint or run directory: /nonexistent/run"}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
 
 TEST(Config, ExtendsCycleIsAnError) {

@@ -64,15 +64,8 @@ int cmd_train(const ExperimentArgs& a, std::string run_dir, bool resume) {
   std::shared_ptr<const data::Task> task = data::make_task(opts.data, opts.seed);
   if (const auto* tok = task->tokenizer()) opts.data.tokenizer.expected_fingerprint = tok->identity().fingerprint;
   models::LanguageModel model(opts.model, task->vocab_size());
-  if (!opts.train.init_from.empty()) {
-    std::string from = opts.train.init_from;
-    if (fs::is_directory(from)) {
-      auto latest = train::latest_checkpoint((fs::path(from) / "checkpoints").string());
-      if (!latest) throw ConfigError("train.init_from: " + from + ": no checkpoint in " + from + "/checkpoints");
-      from = *latest;
-    }
-    train::load_model_weights(from, *model);  // a resumed run's own checkpoint then takes precedence
-  }
+  if (!opts.train.init_from.empty())  // a resumed run's own checkpoint then takes precedence
+    train::load_model_weights(train::resolve_checkpoint(opts.train.init_from, "train.init_from"), *model);
   train::TrainerSetup setup{opts.train, opts.eval, opts.log, opts.seed, opts.device, run_dir, config::to_yaml(opts), resume};
   train::Trainer trainer(model, task, setup);
   auto r = trainer.run();
@@ -89,7 +82,7 @@ int cmd_eval(const ExperimentArgs& a, const std::string& run_dir, std::string ch
     if (!latest) throw ConfigError("--run-dir " + run_dir + ": no checkpoint found in " + run_dir + "/checkpoints");
     checkpoint = *latest;
   }
-  if (!fs::exists(checkpoint)) throw ConfigError("--checkpoint " + checkpoint + ": file not found");
+  checkpoint = train::resolve_checkpoint(checkpoint, "--checkpoint");
   auto task = data::make_task(opts.data, opts.seed);
   models::LanguageModel model(opts.model, task->vocab_size());
   train::load_model_weights(checkpoint, *model);

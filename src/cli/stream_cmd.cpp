@@ -39,7 +39,7 @@ void add_model_args(CLI::App* c, ModelArgs& a) {
   c->add_option("--config", a.config, "experiment YAML whose model section is used (else a random Transformer)");
   c->add_option("--set", a.overrides, "override a config key (repeatable)")->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  c->add_option("--weights", a.weights, "checkpoint whose model weights are loaded");
+  c->add_option("--weights", a.weights, "model weights: a checkpoint file, or a run directory (its latest checkpoint)");
   c->add_option("--device", a.device, "cpu | cuda | auto")->capture_default_str()
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   c->add_option("--d-model", a.d_model, "random model: width")->capture_default_str()->check(CLI::PositiveNumber);
@@ -59,7 +59,7 @@ models::LanguageModel build_model(const ModelArgs& a, torch::Device* dev) {
   }
   torch::manual_seed(0);
   models::LanguageModel model(mo, data::ByteTokenizer::kVocab);
-  if (!a.weights.empty()) train::load_model_weights(a.weights, *model);
+  if (!a.weights.empty()) train::load_model_weights(train::resolve_checkpoint(a.weights, "--weights"), *model);
   *dev = train::resolve_device(a.device);
   model->to(*dev);
   return model;

@@ -500,6 +500,9 @@ void visit(V& v, train::EvalOptions& o) {
   v.field("early_stop_metric", o.early_stop_metric);
   v.field("early_stop_threshold", o.early_stop_threshold);
   v.field("early_stop_mode", o.early_stop_mode, one_of({"max", "min"}));
+  if ((o.early_stop_metric == "loss" || o.early_stop_metric == "perplexity") && o.early_stop_mode == "max")
+    v.fail("early_stop_mode", detail::str_cat("early stopping on ", o.early_stop_metric,
+                                              " needs early_stop_mode: min (it would stop at the first evaluation)"));
 }
 template <class V>
 void visit(V& v, train::LogOptions& o) {

@@ -111,6 +111,21 @@ std::optional<std::string> latest_checkpoint(const std::string& dir) {
   return all.back().second.string();
 }
 
+std::string resolve_checkpoint(const std::string& path, const std::string& what) {
+  const fs::path p(path);
+  if (fs::is_directory(p)) {
+    if (auto c = latest_checkpoint((p / "checkpoints").string())) return *c;
+    if (auto c = latest_checkpoint(p.string())) return *c;
+    throw ConfigError(what + ": " + path + ": no checkpoint in it (nor in its checkpoints/ folder)");
+  }
+  if (p.filename() == "latest" && fs::is_regular_file(p)) {
+    if (auto c = latest_checkpoint(p.parent_path().string())) return *c;
+    throw ConfigError(what + ": " + path + ": names no existing checkpoint");
+  }
+  if (!fs::is_regular_file(p)) throw ConfigError(what + ": " + path + ": no such checkpoint file or run directory");
+  return path;
+}
+
 TrainerState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive archive;
   try {

@@ -28,6 +28,11 @@ std::string save_checkpoint(const std::string& dir, torch::nn::Module& model, to
 /// The newest complete checkpoint in `dir`, if any.
 std::optional<std::string> latest_checkpoint(const std::string& dir);
 
+/// The checkpoint file that `path` names: a checkpoint file itself, a checkpoints folder or its `latest` pointer
+/// file, or a run directory (its checkpoints/latest). Throws ConfigError naming `what` (e.g. "--weights") and the
+/// path when there is none.
+std::string resolve_checkpoint(const std::string& path, const std::string& what);
+
 /// Restores model, optimizer, trainer state and the RNG states saved by save_checkpoint.
 TrainerState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer);
 
