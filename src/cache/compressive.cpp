@@ -66,7 +66,7 @@ class CompressiveCache final : public KVCachePolicy {
       out.count = blk.count.view({r, per}).sum(1);
     } else {
       Block in{blk.k, blk.v, blk.pos, blk.count};
-      out = compress_block(in, opt_.rank, opt_.method == "mean" ? "mean" : "svd");
+      out = compress_block(in, opt_.rank, opt_.method == "mean" ? "mean" : "svd", info_.rope ? info_.rope_theta : 0.0);
     }
     Row r;
     const int64_t m = out.k.size(0);

@@ -96,7 +96,7 @@ std::vector<double> compression_block_errors(const CompressionSample& s, int64_t
                 method, "'");
   auto ones = torch::ones({delta}, torch::TensorOptions().dtype(torch::kFloat64).device(k.device()));
   for (int64_t g = 0; g < G; ++g) {
-    Block b = compress_block({k[g], v[g], pos[g], ones}, rank, method);
+    Block b = compress_block({k[g], v[g], pos[g], ones}, rank, method, rope ? theta : 0.0);
     auto kc = rope ? rope_at(b.k, b.pos.to(b.k.device()), theta) : b.k;
     auto out = attn(q[g], kc, b.v, b.count.to(b.k.device()).log());
     errors.push_back(rel(out, target[g]));

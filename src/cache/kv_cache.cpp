@@ -505,7 +505,7 @@ std::vector<int64_t> pyramid_budgets(int64_t B, int64_t w, int64_t L, int64_t T,
 
 // ---- block compression --------------------------------------------------------------------------------------
 
-Block compress_block(const Block& in, int64_t r, const std::string& method) {
+Block compress_block(const Block& in, int64_t r, const std::string& method, double rope_theta) {
   const int64_t n = in.k.size(0);
   DYSRA_CHECK(n >= 1 && r >= 1, "compress_block: need n >= 1 entries and r >= 1, got n = ", n, ", r = ", r);
   DYSRA_CHECK(in.v.size(0) == n && in.pos.size(0) == n && in.count.size(0) == n,
@@ -520,6 +520,7 @@ Block compress_block(const Block& in, int64_t r, const std::string& method) {
       for (int64_t i = g * n / r; i < (g + 1) * n / r; ++i) a[i] = g;
   } else if (method == "svd") {
     auto k = in.k.to(torch::kCPU, torch::kFloat64), v = in.v.to(torch::kCPU, torch::kFloat64);
+    if (rope_theta > 0) k = rope_at(k, in.pos.to(torch::kCPU, torch::kFloat64), rope_theta);
     const double nk = std::max(k.norm().item<double>(), 1e-30), nv = std::max(v.norm().item<double>(), 1e-30);
     auto X = torch::cat({k / nk, v / nv}, 1);
     auto svd = torch::linalg_svd(X, /*full_matrices=*/false);
@@ -560,9 +561,17 @@ Block compress_block(const Block& in, int64_t r, const std::string& method) {
   Wn = Wn.index_select(0, order);
   Block out;
   auto Wd = Wn.to(in.k.device());
-  out.k = Wd.mm(in.k.to(torch::kFloat64)).to(in.k.scalar_type());
-  out.v = Wd.mm(in.v.to(torch::kFloat64)).to(in.v.scalar_type());
   out.pos = pos.index_select(0, order);
+  if (rope_theta > 0) {
+    // the mean of the rotated keys, stored unrotated at the mean position: rotated back there it is exactly that
+    // mean, so a query's logit on the summary is the mean of its logits on the members
+    auto kpos = in.pos.to(in.k.device(), torch::kFloat64);
+    auto mean_rot = Wd.mm(rope_at(in.k.to(torch::kFloat64), kpos, rope_theta));
+    out.k = rope_at(mean_rot, -out.pos.to(in.k.device()), rope_theta).to(in.k.scalar_type());
+  } else {
+    out.k = Wd.mm(in.k.to(torch::kFloat64)).to(in.k.scalar_type());
+  }
+  out.v = Wd.mm(in.v.to(torch::kFloat64)).to(in.v.scalar_type());
   out.count = mass.index_select(0, order);
   return out;
 }

@@ -51,7 +51,6 @@ void RingCompressiveCache::write(const torch::Tensor& k_rot, const torch::Tensor
   if (seen_ < S_) {
     slot = seen_;
   } else {
-    if (n_raw_ == 0) raw_head_pos_ = seen_;
     slot = S_ + C_ + (raw_head_ + n_raw_) % (M_ + 1);
     ++n_raw_;
   }
@@ -63,7 +62,7 @@ void RingCompressiveCache::write(const torch::Tensor& k_rot, const torch::Tensor
 
 void RingCompressiveCache::compress_oldest_block() {
   const int64_t d = o_.delta, r = o_.rank, per = d / r;
-  // the oldest Δ raw tokens: ring slots raw_head_ … raw_head_ + Δ − 1 (mod M + 1), positions raw_head_pos_ + i
+  // the oldest Δ raw tokens: ring slots raw_head_ … raw_head_ + Δ − 1 (mod M + 1)
   const int64_t first = std::min(d, M_ + 1 - raw_head_);
   auto take = [&](const torch::Tensor& x) {
     auto ring = x.narrow(2, S_ + C_, M_ + 1);
@@ -72,12 +71,8 @@ void RingCompressiveCache::compress_oldest_block() {
   };
   auto kb = take(k_), vb = take(v_);
   const auto B = kb.size(0), H = kb.size(1), D = kb.size(3);
-  auto f64 = kb.options().dtype(torch::kFloat64);
-  auto pos = torch::arange(d, f64) + static_cast<double>(raw_head_pos_);
-  auto kpre = o_.rope_theta > 0 ? rope_at(kb.to(torch::kFloat64), -pos, o_.rope_theta) : kb.to(torch::kFloat64);
-  auto ks = kpre.view({B, H, r, per, D}).mean(3), vs = vb.to(torch::kFloat64).view({B, H, r, per, D}).mean(3);
-  auto ps = pos.view({r, per}).mean(1);
-  auto kr = o_.rope_theta > 0 ? rope_at(ks, ps, o_.rope_theta) : ks;
+  // summary key = the mean of the members' rotated keys (compress_block's rule), which is what the slots hold
+  auto kr = kb.to(torch::kFloat64).view({B, H, r, per, D}).mean(3), vs = vb.to(torch::kFloat64).view({B, H, r, per, D}).mean(3);
   const int64_t at = S_ + next_group_ * r;  // the oldest group rotates out when all C / r are in use
   k_.narrow(2, at, r).copy_(kr);
   v_.narrow(2, at, r).copy_(vs);
@@ -85,7 +80,6 @@ void RingCompressiveCache::compress_oldest_block() {
   bias_.narrow(3, S_ + C_ + raw_head_, first).fill_(-kInf);  // the block's raw slots are free again
   if (first < d) bias_.narrow(3, S_ + C_, d - first).fill_(-kInf);
   raw_head_ = (raw_head_ + d) % (M_ + 1);
-  raw_head_pos_ += d;
   n_raw_ -= d;
   next_group_ = (next_group_ + 1) % (C_ / r);
   n_groups_ = std::min(n_groups_ + 1, C_ / r);
@@ -120,7 +114,6 @@ void RingCompressiveCache::append(const torch::Tensor& k, const torch::Tensor& v
   for (; i < L && seen_ < S_; ++i) write(kr.narrow(2, i, 1), vv.narrow(2, i, 1));  // sinks
   // runs of raw tokens: as many as fit before the next compression and before the ring wraps, in one copy each
   while (i < L) {
-    if (n_raw_ == 0) raw_head_pos_ = seen_;
     const int64_t tail = (raw_head_ + n_raw_) % (M_ + 1);
     const int64_t n = std::min({L - i, M_ + 1 - n_raw_, M_ + 1 - tail});
     k_.narrow(2, S_ + C_ + tail, n).copy_(kr.narrow(2, i, n));

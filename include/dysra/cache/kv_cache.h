@@ -215,7 +215,12 @@ std::vector<int64_t> pyramid_budgets(int64_t budget, int64_t window, int64_t n_l
 struct Block {
   torch::Tensor k, v, pos, count;
 };
-Block compress_block(const Block& in, int64_t r, const std::string& method);
+/// `rope_theta` > 0 (keys are rotated by RoPE when attended): the svd embedding is taken of the keys rotated at
+/// their positions, so that equal keys at different positions (one byte seen twice, in a first layer) are not
+/// merged as if they were one, and a summary's key is the mean of its members' rotated keys, stored unrotated at
+/// the mean position — rotated back there it is exactly that mean, so a query's logit on a summary is the mean
+/// of its logits on the members (with rope_theta = 0: the mean of the raw keys, as without RoPE).
+Block compress_block(const Block& in, int64_t r, const std::string& method, double rope_theta = 0.0);
 
 /// Attention of the layer through the cache (protocol above): q, k pre-RoPE, v: [B, H, L, D]; `positions` [L]
 /// int64 absolute. Rotates with RoPE (theta) when `rope`. Appends to `cache`. Returns [B, H, L, D].

@@ -2,14 +2,14 @@
 //
 // Same rule as KVCachePolicy "compressive" with method "mean", recompress_depth 1 and original positions
 // (kv_cache.h): the first S tokens are sinks; raw tokens follow; once more than M raw tokens are held, the oldest
-// Δ become r summaries (count-weighted means of r contiguous segments of Δ/r tokens, at their mean position, with
+// Δ become r summaries (means of r contiguous segments of Δ/r tokens — keys: the mean of the rotated keys — with
 // logit bias log(Δ/r)); at most C summaries are kept and the oldest r rotate out. The difference is storage: the
 // policy keeps growable per-(batch, head) rows on the host side of the computation, this class keeps
 //   keys (RoPE applied), values  [B, H, S + C + M + 1, D]   and a logit bias [B, H, 1, S + C + M + 1]
 // on the device (slots padded to a multiple of 16), with the raw tokens in a ring of M + 1 slots and the summaries
 // in a ring of C / r groups. A decode step is: write the rotated key and the value into one slot, set its bias,
 // one scaled_dot_product_attention over all slots (empty slots carry −inf bias), and every Δ steps one block
-// compression (keys are rotated back to their positions, averaged, rotated at the mean position) — O(1) work
+// compression (the mean of the block's rotated keys, compress_block's rule) — O(1) work
 // and memory per token however long the stream is. Attention output is invariant to the order of the slots, so
 // it equals the policy's (tested).
 #pragma once
@@ -54,7 +54,6 @@ class RingCompressiveCache {
   int64_t S_, C_, M_, N_;      // N_ ≥ S + C + M + 1 slots (a multiple of 16)
   torch::Tensor k_, v_, bias_;
   int64_t seen_ = 0, raw_head_ = 0, n_raw_ = 0, n_groups_ = 0, next_group_ = 0;
-  int64_t raw_head_pos_ = 0;   // stream position of the oldest raw token
 };
 
 }  // namespace dysra::cache
