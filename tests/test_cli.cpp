@@ -40,6 +40,22 @@ const char* kTiny =
     "train: {steps: 100000, batch_size: 8, checkpoint_every: 0, threads: 1}\n"
     "eval: {every: 0}\nlog: {every: 1000, progress: lines, level: warn}\n";
 
+// Starts `dysra train CFG --run-dir RUN_DIR` in a child process and returns once training is under way
+// (config.yaml is written just before the first step).
+pid_t start_training(const std::string& cfg, const std::string& run_dir) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(DYSRA_CLI_PATH, DYSRA_CLI_PATH, "train", cfg.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; pid > 0 && i < 600 && !fs::exists(fs::path(run_dir) / "config.yaml"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return pid;
+}
+
 }  // namespace
 
 TEST(Cli, BadConfigExitsTwoWithFileLineAndKey) {
@@ -72,18 +88,8 @@ TEST(Cli, InterruptWritesACheckpointAndExits130) {
   dysra::test::TempDir dir;
   auto cfg = dir.file("t.yaml", kTiny);
   const std::string run_dir = dir.path("run");
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execl(DYSRA_CLI_PATH, DYSRA_CLI_PATH, "train", cfg.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // wait until training is under way (config.yaml is written just before the first step)
-  for (int i = 0; i < 600 && !fs::exists(fs::path(run_dir) / "config.yaml"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  pid_t pid = start_training(cfg, run_dir);
+  ASSERT_GT(pid, 0);
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -102,17 +108,8 @@ TEST(Cli, SignalBurstFromTimeoutCountsAsOneInterrupt) {
   dysra::test::TempDir dir;
   auto cfg = dir.file("t.yaml", kTiny);
   const std::string run_dir = dir.path("run");
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execl(DYSRA_CLI_PATH, DYSRA_CLI_PATH, "train", cfg.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  for (int i = 0; i < 600 && !fs::exists(fs::path(run_dir) / "config.yaml"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  pid_t pid = start_training(cfg, run_dir);
+  ASSERT_GT(pid, 0);
   for (int i = 0; i < 3; ++i) {  // delivered one by one (not merged while pending), all inside one second
     kill(pid, SIGTERM);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

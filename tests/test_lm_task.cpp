@@ -37,14 +37,21 @@ std::vector<int64_t> all_targets(const LmTask& task, Split split) {
   return out;
 }
 
+// Options over two generated corpora in `dir`.
+LmTaskOptions options(const test::TempDir& dir, int train_docs, uint64_t seed, int64_t seq_len, const std::string& mode) {
+  LmTaskOptions o;
+  o.train_path = dir.file("train.jsonl", corpus_jsonl(train_docs, seed));
+  o.eval_path = dir.file("dev.jsonl", corpus_jsonl(5, seed + 1));
+  o.seq_len = seq_len;
+  o.mode = mode;
+  return o;
+}
+
 }  // namespace
 
 TEST(LmTask, PackedWindowsCoverTheCorpusWithoutPadding) {
   test::TempDir dir;
-  LmTaskOptions o;
-  o.train_path = dir.file("train.jsonl", corpus_jsonl(50, 1));
-  o.eval_path = dir.file("dev.jsonl", corpus_jsonl(10, 2));
-  o.seq_len = 33;
+  const LmTaskOptions o = options(dir, 50, 1, 33, "pack");
   LmTask task(o, {});
   const int64_t n = task.corpus_tokens(Split::kTrain);
   EXPECT_EQ(task.size(Split::kTrain), (n - 1) / 33);
@@ -62,11 +69,7 @@ TEST(LmTask, PackedWindowsCoverTheCorpusWithoutPadding) {
 
 TEST(LmTask, PaddedDocumentsTargetEveryTokenOnceAndBatchesAreOnlyAsWideAsNeeded) {
   test::TempDir dir;
-  LmTaskOptions o;
-  o.train_path = dir.file("train.jsonl", corpus_jsonl(40, 3));
-  o.eval_path = dir.file("dev.jsonl", corpus_jsonl(5, 4));
-  o.seq_len = 50;
-  o.mode = "pad";
+  const LmTaskOptions o = options(dir, 40, 3, 50, "pad");
   LmTask task(o, {});
   // every token after each document's first is a target exactly once (long documents are cut into pieces)
   int64_t expected = 0;
@@ -91,11 +94,7 @@ TEST(LmTask, PaddedDocumentsTargetEveryTokenOnceAndBatchesAreOnlyAsWideAsNeeded)
 
 TEST(LmTask, BucketingIsADeterministicPermutationThatCutsPadding) {
   test::TempDir dir;
-  LmTaskOptions o;
-  o.train_path = dir.file("train.jsonl", corpus_jsonl(500, 5));
-  o.eval_path = dir.file("dev.jsonl", corpus_jsonl(5, 6));
-  o.seq_len = 128;
-  o.mode = "pad";
+  LmTaskOptions o = options(dir, 500, 5, 128, "pad");
   o.bucket_window = 8;
   LmTask bucketed(o, {});
   o.bucket = false;

@@ -413,11 +413,15 @@ void visit(V& v, data::SyntheticTaskOptions& o) {
   if (o.min_seq_len > o.seq_len)
     v.fail("min_seq_len", detail::str_cat("must not exceed seq_len (", o.seq_len, "), got ", o.min_seq_len));
 }
-template <class V>
-void visit(V& v, data::QaTaskOptions& o) {
-  Check<std::string> file = [](const std::string& p) {
+// A path that must exist when given ("" = not set).
+Check<std::string> existing_file_or_empty() {
+  return [](const std::string& p) {
     return p.empty() || std::filesystem::exists(p) ? std::string() : "file not found: " + p;
   };
+}
+template <class V>
+void visit(V& v, data::QaTaskOptions& o) {
+  const Check<std::string> file = existing_file_or_empty();
   v.field("train_path", o.train_path, file);
   v.field("eval_path", o.eval_path, file);
   v.field("corpus_path", o.corpus_path, file);
@@ -431,9 +435,7 @@ void visit(V& v, data::QaTaskOptions& o) {
 }
 template <class V>
 void visit(V& v, data::LmTaskOptions& o) {
-  Check<std::string> file = [](const std::string& p) {
-    return p.empty() || std::filesystem::exists(p) ? std::string() : "file not found: " + p;
-  };
+  const Check<std::string> file = existing_file_or_empty();
   v.field("train_path", o.train_path, file);
   v.field("eval_path", o.eval_path, file);
   v.field("seq_len", o.seq_len, at_least<int64_t>(2));
@@ -446,9 +448,7 @@ void visit(V& v, data::LmTaskOptions& o) {
 }
 template <class V>
 void visit(V& v, data::TokenizerOptions& o) {
-  Check<std::string> file = [](const std::string& p) {
-    return p.empty() || std::filesystem::exists(p) ? std::string() : "file not found: " + p;
-  };
+  const Check<std::string> file = existing_file_or_empty();
   v.field("type", o.type, one_of({"byte", "sentencepiece"}));
   v.field("model_path", o.model_path, file);
   v.field("expected_fingerprint", o.expected_fingerprint);
