@@ -442,6 +442,73 @@ TEST(FactStream, ResumeFromStateAndSeekAreExact) {
   EXPECT_NE(d.next().text + d.next().text, e.next().text + e.next().text);
 }
 
+class FactStreamKinds : public ::testing::TestWithParam<std::pair<std::string, size_t>> {};
+
+TEST_P(FactStreamKinds, EveryPartPrecedesItsQuestionAndTheAnswerFollowsFromTheParts) {
+  auto o = stream_opts();
+  o.kind = GetParam().first;
+  o.hops = GetParam().second;
+  dd::FactStream s(o);
+  std::string text;
+  std::vector<dd::StreamQuestion> qs;
+  while (s.position() < 40000) {
+    auto c = s.next();
+    text += c.text;
+    for (auto& q : c.questions) qs.push_back(q);
+  }
+  ASSERT_GE(qs.size(), 15u);
+  for (const auto& q : qs) {
+    ASSERT_EQ(q.parts.size(), o.hops);
+    ASSERT_EQ(q.part_positions.size(), o.hops);
+    EXPECT_EQ(q.fact, q.parts[0]);
+    EXPECT_EQ(q.fact_position, q.part_positions[0]);
+    for (size_t j = 0; j < q.parts.size(); ++j) {
+      EXPECT_EQ(text.compare(q.part_positions[j], q.parts[j].size(), q.parts[j]), 0) << q.id << " part " << j;
+      EXPECT_LT(q.part_positions[j], q.position);
+      if (j) EXPECT_GT(q.part_positions[j], q.part_positions[j - 1]) << "parts in order";
+    }
+    if (o.kind == "chain") {
+      // follow the links from the key the question names to the value fact
+      std::string key = q.question.substr(q.question.rfind("partner of ") + 11);
+      key.pop_back();  // '?'
+      for (size_t hop = 1; hop < o.hops; ++hop) {
+        const std::string link = "The partner of " + key + " is ";
+        const auto at = text.find(link);
+        ASSERT_NE(at, std::string::npos) << key;
+        key = text.substr(at + link.size(), text.find('.', at + link.size()) - at - link.size());
+      }
+      const std::string fact = "The special magic number for " + key + " is: " + q.answers[0] + ".";
+      EXPECT_NE(text.find(fact), std::string::npos) << fact;
+      std::string ref = q.question.substr(q.question.find(" for ") + 5);
+      ref.pop_back();
+      EXPECT_EQ(q.answer_prefix, "The special magic number for " + ref + " is: ");
+    } else {
+      // every listed name is assigned the value, directly or through the chain of VAR lines
+      const std::string v = q.question.substr(q.question.rfind(' ') + 1, 5);
+      std::istringstream names(q.answers[0]);
+      std::string n, prev;
+      int i = 0;
+      while (std::getline(names, n, ',')) {
+        if (n[0] == ' ') n = n.substr(1);
+        const std::string line = i == 0 ? "VAR " + n + " = " + v + "." : "VAR " + n + " = VAR " + prev + ".";
+        EXPECT_NE(text.find(line), std::string::npos) << line;
+        prev = n, ++i;
+      }
+      EXPECT_EQ(i, static_cast<int>(o.hops));
+    }
+  }
+  // resume mid-stream with parts pending
+  dd::FactStream a(o);
+  for (int i = 0; i < 37; ++i) a.next();
+  dd::FactStream b(o, a.state());
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(a.next().text, b.next().text);
+}
+INSTANTIATE_TEST_SUITE_P(Kinds, FactStreamKinds,
+                         ::testing::Values(std::make_pair(std::string("chain"), size_t{2}),
+                                           std::make_pair(std::string("chain"), size_t{3}),
+                                           std::make_pair(std::string("variables"), size_t{4})),
+                         [](const auto& i) { return i.param.first + std::to_string(i.param.second); });
+
 TEST(FactStream, TokenPositionsAndBadOptions) {
   auto o = stream_opts();
   o.count_tokens = dd::word_token_counter(1.0);
@@ -459,5 +526,11 @@ TEST(FactStream, TokenPositionsAndBadOptions) {
     questions += static_cast<int>(c.questions.size());
   }
   o.distances = {};
+  EXPECT_THROW(dd::FactStream{o}, dysra::ConfigError);
+  o.distances = {100};
+  o.kind = "chains";
+  EXPECT_THROW(dd::FactStream{o}, dysra::ConfigError);
+  o.kind = "chain";
+  o.hops = 1;
   EXPECT_THROW(dd::FactStream{o}, dysra::ConfigError);
 }

@@ -115,6 +115,9 @@ void add_stream_commands(CLI::App& app, std::vector<Command>& out) {
   run->add_option("--filler", r->filler, "noise | essay")->capture_default_str()
       ->check(CLI::IsMember({"noise", "essay"}));
   run->add_option("--seed", r->opt.facts.seed, "stream seed")->capture_default_str();
+  run->add_option("--kind", r->opt.facts.kind, "facts: needle | chain (multi-hop) | variables (variable tracking)")
+      ->capture_default_str()->check(CLI::IsMember({"needle", "chain", "variables"}));
+  run->add_option("--hops", r->opt.facts.hops, "chain: facts per chain; variables: assignments")->capture_default_str();
   run->add_option("--checkpoint-every", r->opt.checkpoint_every, "tokens between checkpoints (0 = none)")
       ->capture_default_str();
   run->add_flag("--resume", r->opt.resume, "continue from RUN_DIR/stream.ckpt");

@@ -123,8 +123,7 @@ struct Runner {
   void ask(const data::StreamQuestion& q) {
     DYSRA_CHECK(!q.answers.empty(), "stream: question ", q.id, " has no answer");
     const std::string& gold = q.answers[0];
-    const auto at = q.fact.find(gold);
-    const std::string prefix = at == std::string::npos ? std::string() : q.fact.substr(0, at);
+    const std::string& prefix = q.answer_prefix;
     auto logits = feed(tok.encode(q.question + " " + prefix), false);
     auto ans = tok.encode(gold);
     std::vector<int32_t> guess;

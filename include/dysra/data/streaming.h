@@ -8,6 +8,13 @@
 // is asked at the first boundary at or after T_q; `StreamQuestion` reports the realised positions (the realised
 // distance differs from the requested one by less than one item plus the facts emitted in between).
 //
+// Kinds of facts (`kind`): "needle" (one fact, above); "chain" — the HotpotQA bridging pattern in stream form:
+// `hops` facts "The partner of <k0> is <k1>." … "The special magic number for <k_{h−1}> is: <v>." spread over the
+// distance window (the value fact first, the link naming k0 last), asked as "What is the special magic number for
+// the partner of <k0>?"; "variables" — RULER's variable tracking: "VAR A = 12345." then `hops` − 1 assignments
+// "VAR B = VAR A." …, asked "Find all variables that are assigned the value 12345." (answer: every name, in
+// order). Part i of question q is due at T_q − d_q + i·⌊d_q / parts⌋; a question is asked once all its parts are
+// in the stream (`fact` / `fact_position` describe the first part).
 // Positions are bytes of stream text, or tokens when `count_tokens` is set (each item counted on its own).
 // Keys are unique within any window of 90,000 consecutive questions (words/numbers) or random uuids.
 // Memory per step is O(1) beyond the facts already placed whose question is still to come. The state is a
@@ -33,6 +40,8 @@ struct FactStreamOptions {
   Haystack filler = Haystack::noise; ///< noise (RULER's sentence) or essay (real / generated prose,
                                      ///< starting at a seed-dependent sentence)
   std::string essay_path = "auto";   ///< as SyntheticCommon::essay_path
+  std::string kind = "needle";       ///< needle | chain | variables (see above)
+  size_t hops = 2;                   ///< chain: facts in the chain (>= 2); variables: assignments (>= 1)
   NeedleType key_type = NeedleType::words;
   NeedleType value_type = NeedleType::numbers;
   TokenCounter count_tokens;         ///< empty: positions are bytes
@@ -42,8 +51,11 @@ struct StreamQuestion {
   uint64_t id = 0;                 ///< question number q
   std::string question;            ///< e.g. "What is the special magic number for calm-river?"
   std::vector<std::string> answers;
-  std::string fact;                ///< the fact sentence placed earlier in the stream
-  uint64_t fact_position = 0;      ///< stream position where the fact starts
+  std::string fact;                ///< the fact sentence placed earlier in the stream (the first part)
+  uint64_t fact_position = 0;      ///< stream position where the fact starts (the first part)
+  std::vector<std::string> parts;  ///< every fact sentence of the question, in stream order
+  std::vector<uint64_t> part_positions;  ///< where each part starts
+  std::string answer_prefix;       ///< what follows the question before the answer, e.g. "… for calm-river is: "
   uint64_t position = 0;           ///< stream position where the question is asked (all text before it read)
   uint64_t requested_distance = 0; ///< d_q
   uint64_t distance() const { return position - fact_position; }
@@ -60,7 +72,8 @@ struct FactStreamState {
   uint64_t position = 0;       ///< units emitted so far
   uint64_t unit_index = 0;     ///< filler sentences emitted so far
   uint64_t next_question = 0;  ///< first question not yet asked
-  std::vector<std::pair<uint64_t, uint64_t>> placed;  ///< (question id, fact position) placed, not yet asked
+  /// (question id · kMaxParts + part, position) of fact parts placed whose question is not yet asked
+  std::vector<std::pair<uint64_t, uint64_t>> placed;
   bool operator==(const FactStreamState& o) const {
     return position == o.position && unit_index == o.unit_index && next_question == o.next_question &&
            placed == o.placed;
@@ -69,6 +82,7 @@ struct FactStreamState {
 
 class FactStream {
  public:
+  static constexpr uint64_t kMaxParts = 16;
   explicit FactStream(FactStreamOptions opt);
   FactStream(FactStreamOptions opt, const FactStreamState& state);
 
@@ -86,7 +100,8 @@ class FactStream {
  private:
   uint64_t distance_for(uint64_t q) const;
   uint64_t size_of(const std::string& item) const;
-  uint64_t due_fact_position(uint64_t q) const;
+  uint64_t due_fact_position(uint64_t q, uint64_t part = 0) const;
+  size_t parts() const;
 
   FactStreamOptions opt_;
   FactStreamState st_;

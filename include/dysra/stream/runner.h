@@ -2,8 +2,9 @@
 // distances before questions about them; noise filler + number values = a passkey-style needle stream) is fed
 // through a language model chunk by chunk with a KV cache policy at every attention layer.
 //
-// At each question the model reads "<question> <answer prefix>" (the answer prefix is the fact up to its value,
-// e.g. "The special magic number for calm-river is: ") and then the gold answer one token per decode step
+// At each question the model reads "<question> <answer prefix>" (StreamQuestion::answer_prefix, e.g. "The special
+// magic number for calm-river is: "; FactStream's kinds: needle, multi-hop chain, variable tracking) and then the
+// gold answer one token per decode step
 // (L = 1); the argmax before each answer token is the model's greedy guess. A question counts as correct when
 // every answer token is guessed (this equals greedy decoding producing the answer exactly). The question and the
 // answer stay in the stream. Decode latency is timed over these L = 1 steps (device-synchronised).
