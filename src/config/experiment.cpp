@@ -213,6 +213,7 @@ template <> const char* type_name<double>() { return "a number"; }
 template <> const char* type_name<bool>() { return "true or false"; }
 template <> const char* type_name<std::string>() { return "a string"; }
 template <> const char* type_name<std::vector<std::string>>() { return "a list of strings"; }
+template <> const char* type_name<std::vector<int64_t>>() { return "a list of integers"; }
 
 std::string fmt_double(double x) {
   char buf[64];
@@ -447,6 +448,22 @@ void visit(V& v, data::LmTaskOptions& o) {
   if (o.eval_path.empty()) v.fail("eval_path", "required for task lm");
 }
 template <class V>
+void visit(V& v, data::StreamTaskOptions& o) {
+  v.field("seq_len", o.seq_len, at_least<int64_t>(16));
+  v.field("question_interval", o.question_interval, at_least<int64_t>(2));
+  v.field("distances", o.distances);
+  v.field("kind", o.kind, one_of({"needle", "chain", "variables"}));
+  v.field("hops", o.hops, at_least<int64_t>(1));
+  v.field("filler", o.filler, one_of({"noise", "essay"}));
+  v.field("train_examples", o.train_examples, at_least<int64_t>(1));
+  v.field("eval_examples", o.eval_examples, at_least<int64_t>(1));
+  if (o.distances.empty()) v.fail("distances", "must not be empty");
+  for (int64_t d : o.distances)
+    if (d <= 0 || d >= o.question_interval)
+      v.fail("distances", detail::str_cat("each must be in (0, question_interval = ", o.question_interval, "), got ", d));
+  if (o.kind == "chain" && o.hops < 2) v.fail("hops", "a chain needs at least 2 hops");
+}
+template <class V>
 void visit(V& v, data::TokenizerOptions& o) {
   const Check<std::string> file = existing_file_or_empty();
   v.field("type", o.type, one_of({"byte", "sentencepiece"}));
@@ -465,6 +482,8 @@ void visit(V& v, data::TaskOptions& o) {
     v.section("qa", [&](V& s) { visit(s, o.qa); });
   } else if (o.task == "lm") {
     v.section("lm", [&](V& s) { visit(s, o.lm); });
+  } else if (o.task == "fact_stream") {
+    v.section("stream", [&](V& s) { visit(s, o.stream); });
   } else {
     v.section("synthetic", [&](V& s) { visit(s, o.synthetic); });
   }

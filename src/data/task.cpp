@@ -13,6 +13,7 @@ Registry<TaskFactory>& task_registry() {
     r.add("mqar", [](const TaskOptions& o, uint64_t seed) { return std::make_unique<MqarTask>(o.mqar, seed); });
     r.add("qa", [](const TaskOptions& o, uint64_t seed) { return std::make_unique<QaTask>(o, seed); });
     r.add("lm", [](const TaskOptions& o, uint64_t seed) { return std::make_unique<LmTask>(o.lm, o.tokenizer); });
+    r.add("fact_stream", [](const TaskOptions& o, uint64_t seed) { return std::make_unique<FactStreamTask>(o, seed); });
     for (const auto& name : synthetic_task_names())
       r.add(name, [name](const TaskOptions& o, uint64_t seed) { return std::make_unique<SyntheticTask>(name, o, seed); });
     return r;

@@ -167,6 +167,57 @@ std::pair<std::string, std::vector<std::string>> SyntheticTask::text(Split split
   return {ex.prompt(), ex.answers};
 }
 
+// ---- questions over a FactStream --------------------------------------------------------------------------
+FactStreamTask::FactStreamTask(const TaskOptions& options, uint64_t seed)
+    : TextTask("fact_stream", options.stream.seq_len, options), options_(options.stream), seed_(seed) {
+  const auto& o = options_;
+  DYSRA_CHECK_T(ConfigError, !o.distances.empty(), "data.stream.distances: must not be empty");
+  for (int64_t d : o.distances)
+    DYSRA_CHECK_T(ConfigError, d > 0 && d < o.question_interval, "data.stream.distances: each must be in (0, question_interval = ",
+                  o.question_interval, "), got ", d);
+  // the longest answer: a 7-digit number (needle, chain) or hops five-letter names (variables), plus EOS
+  answer_budget_ = o.kind == "variables" ? 7 * o.hops + 1 : 8;
+  // every prompt must fit: the stream to its first question (< question_interval + one item) + question + prefix
+  for (int64_t id = 0; id < 8; ++id) {
+    const auto n = static_cast<int64_t>(tokenizer_->encode(text(Split::kTrain, id).first).size());
+    DYSRA_CHECK_T(ConfigError, n + answer_budget_ <= o.seq_len + 1, "data.stream: a prompt takes ", n,
+                  " tokens; seq_len ", o.seq_len, " must be at least that + ", answer_budget_ - 1,
+                  " (lower question_interval or raise seq_len)");
+  }
+}
+
+int64_t FactStreamTask::size(Split split) const {
+  return split == Split::kTrain ? options_.train_examples : options_.eval_examples;
+}
+
+std::pair<std::string, std::vector<std::string>> FactStreamTask::text(Split split, int64_t id) const {
+  FactStreamOptions fo;
+  fo.seed = mix_seed(seed_, static_cast<uint64_t>(split) + 0x57u, static_cast<uint64_t>(id));
+  fo.split = split == Split::kTrain ? "train" : "validation";
+  fo.chunk_size = static_cast<size_t>(options_.question_interval);
+  fo.question_interval = static_cast<size_t>(options_.question_interval);
+  fo.distances.assign(options_.distances.begin(), options_.distances.end());
+  fo.random_distance = true;
+  fo.filler = options_.filler == "essay" ? Haystack::essay : Haystack::noise;
+  fo.kind = options_.kind;
+  fo.hops = static_cast<size_t>(options_.hops);
+  if (tokenizer_->name() != "byte") {
+    const Tokenizer* tok = tokenizer_.get();
+    fo.count_tokens = [tok](const std::string& t) { return tok->encode(t).size(); };
+  }
+  FactStream stream(fo);
+  std::string prompt;
+  for (int guard = 0; guard < 1000; ++guard) {
+    auto c = stream.next();
+    prompt += c.text;
+    if (!c.questions.empty()) {
+      const auto& q = c.questions[0];
+      return {prompt + q.question + " " + q.answer_prefix, q.answers};
+    }
+  }
+  throw DataError("fact_stream: no question within 1000 chunks");
+}
+
 // ---- FlashRAG QA -----------------------------------------------------------------------------------------
 QaTask::QaTask(const TaskOptions& options, uint64_t seed)
     : TextTask("qa", options.qa.seq_len, options), options_(options.qa), seed_(seed) {

@@ -72,6 +72,20 @@ struct QaTaskOptions {
   int64_t max_answer_tokens = 64;  ///< questions with a longer first answer are dropped (and counted)
 };
 
+/// Questions over a FactStream (dysra/data/streaming.h) as training examples: example i is a fresh stream (seed
+/// from the run seed and i) read up to its first question; the prompt is that text, the question and the answer
+/// prefix, the target the answer. Trains the models that `dysra stream run` then evaluates on endless streams.
+struct StreamTaskOptions {
+  int64_t seq_len = 1024;
+  int64_t question_interval = 768;        ///< stream units before the first question
+  std::vector<int64_t> distances{64, 256, 512};  ///< fact distances, drawn per example
+  std::string kind = "needle";            ///< needle | chain | variables
+  int64_t hops = 2;
+  std::string filler = "noise";           ///< noise | essay
+  int64_t train_examples = 100000;
+  int64_t eval_examples = 200;
+};
+
 /// Language modelling on a corpus: FlashRAG corpus JSONL ({id, contents}, e.g. `dysra data build`'s
 /// lm/<name>/{train,validation}.jsonl) or plain text (documents separated by blank lines).
 ///  - pack: documents joined with EOS and cut into windows of seq_len + 1 tokens (no padding at all);
@@ -90,7 +104,7 @@ struct LmTaskOptions {
 };
 
 /// The `data:` section. Exactly one task's option block is used, selected by `task`:
-/// mqar → `mqar`; a synthetic task name → `synthetic`; qa → `qa`; lm → `lm`. Text tasks (all but mqar) read
+/// mqar → `mqar`; a synthetic task name → `synthetic`; qa → `qa`; lm → `lm`; fact_stream → `stream`. Text tasks (all but mqar) read
 /// `tokenizer` (byte-level by default; the run records the loaded model's fingerprint in its config so that a
 /// changed model file is an error on resume) and `prompt_loss_weight`.
 struct TaskOptions {
@@ -99,6 +113,7 @@ struct TaskOptions {
   SyntheticTaskOptions synthetic;
   QaTaskOptions qa;
   LmTaskOptions lm;
+  StreamTaskOptions stream;
   TokenizerOptions tokenizer;
   /// Prompt/answer tasks: > 0 adds next-token loss on the prompt (training split only), normalised so that an
   /// example's prompt targets weigh `prompt_loss_weight` times its answer targets in total. Repetitive

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dysra/data/jsonl.h"
+#include "dysra/data/streaming.h"
 #include "dysra/data/synthetic.h"
 #include "dysra/data/task.h"
 #include "dysra/data/tokenizer.h"
@@ -63,6 +64,18 @@ class SyntheticTask : public TextTask {
   SyntheticTaskOptions options_;
   std::vector<SyntheticGenerator> train_;  ///< one per training context length (one when min_seq_len = 0)
   SyntheticGenerator eval_;
+  uint64_t seed_;
+};
+
+class FactStreamTask : public TextTask {
+ public:
+  /// Reads options.stream, options.tokenizer and options.prompt_loss_weight.
+  FactStreamTask(const TaskOptions& options, uint64_t seed);
+  int64_t size(Split split) const override;
+  std::pair<std::string, std::vector<std::string>> text(Split split, int64_t id) const override;
+
+ private:
+  StreamTaskOptions options_;
   uint64_t seed_;
 };
 
