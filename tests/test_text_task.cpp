@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <set>
 
+#include "dysra/core/error.h"
 #include "dysra/data/text_task.h"
 #include "dysra/models/lm.h"
 #include "dysra/train/trainer.h"
@@ -153,6 +155,39 @@ TEST(TextTask, MinSeqLenMixesTrainingContextLengthsAndEvaluatesAtFullLength) {
   auto b = task.batch(Split::kTrain, {0, 1, 2, 3});
   EXPECT_EQ(b.tokens.size(1), 2048);
   EXPECT_EQ(task.text(Split::kTrain, 7), task.text(Split::kTrain, 7)) << "deterministic per id";
+}
+
+TEST(TextTask, FactStreamQuestionsAsExamples) {
+  TaskOptions to;
+  to.task = "fact_stream";
+  to.stream.seq_len = 1024;
+  to.stream.question_interval = 700;
+  to.stream.distances = {60, 400};
+  to.stream.train_examples = 20;
+  to.stream.eval_examples = 5;
+  FactStreamTask task(to, 9);
+  ByteTokenizer tok;
+  auto b = task.batch(Split::kTrain, {0, 1, 2, 3});
+  for (int64_t i = 0; i < 4; ++i) {
+    auto [prompt, answers] = task.text(Split::kTrain, i);
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(decode_labels(tok, b.labels[i]), answers[0]);
+    // the prompt ends with the question and the answer prefix; the fact with the answer is in the stream text
+    EXPECT_EQ(prompt.substr(prompt.size() - 5), " is: ");
+    const auto fact_end = prompt.find(answers[0] + ".");
+    ASSERT_NE(fact_end, std::string::npos);
+    EXPECT_LT(fact_end, prompt.find("What is the special magic"));
+  }
+  EXPECT_EQ(task.text(Split::kTrain, 3), task.text(Split::kTrain, 3));
+  EXPECT_NE(task.text(Split::kTrain, 0).second, task.text(Split::kValidation, 0).second);
+  to.stream.kind = "variables";
+  to.stream.hops = 3;
+  FactStreamTask vt(to, 9);
+  auto [vp, va] = vt.text(Split::kTrain, 0);
+  EXPECT_EQ(std::count(va[0].begin(), va[0].end(), ','), 2) << va[0];
+  EXPECT_EQ(vp.substr(vp.size() - 10), "They are: ");
+  to.stream.seq_len = 300;  // a prompt does not fit
+  EXPECT_THROW(FactStreamTask(to, 9), ConfigError);
 }
 
 TEST(TextTask, PasskeyLabelsAreThePasskey) {
