@@ -178,7 +178,7 @@ FactStreamTask::FactStreamTask(const TaskOptions& options, uint64_t seed)
   // the longest answer: a 7-digit number (needle, chain) or hops five-letter names (variables), plus EOS
   answer_budget_ = o.kind == "variables" ? 7 * o.hops + 1 : 8;
   // every prompt must fit: the stream to its first question (< question_interval + one item) + question + prefix
-  for (int64_t id = 0; id < 8; ++id) {
+  for (int64_t id = 0; id < 16; ++id) {
     const auto n = static_cast<int64_t>(tokenizer_->encode(text(Split::kTrain, id).first).size());
     DYSRA_CHECK_T(ConfigError, n + answer_budget_ <= o.seq_len + 1, "data.stream: a prompt takes ", n,
                   " tokens; seq_len ", o.seq_len, " must be at least that + ", answer_budget_ - 1,
@@ -212,7 +212,18 @@ std::pair<std::string, std::vector<std::string>> FactStreamTask::text(Split spli
     prompt += c.text;
     if (!c.questions.empty()) {
       const auto& q = c.questions[0];
-      return {prompt + q.question + " " + q.answer_prefix, q.answers};
+      const std::string tail = q.question + " " + q.answer_prefix;
+      // Fill the context from the left with stream text (cut mid-item if need be) instead of padding it: on an
+      // endless stream the model never sees padding or the stream's start, so it must not learn to rely on them.
+      // Bytes bound tokens from above, so the prompt fits seq_len + 1 − answer_budget in any tokenizer.
+      const size_t room = static_cast<size_t>(seq_len_ + 1 - answer_budget_);
+      const size_t cut = prompt.size() + tail.size() > room ? prompt.size() + tail.size() - room : 0;
+      const std::string kept = prompt.substr(cut);
+      for (const auto& part : q.parts)
+        DYSRA_CHECK_T(ConfigError, kept.find(part) != std::string::npos, "data.stream: seq_len ", seq_len_,
+                      " cannot hold a fact ", q.requested_distance,
+                      " back plus the question; lower data.stream.distances or raise seq_len");
+      return {kept + tail, q.answers};
     }
   }
   throw DataError("fact_stream: no question within 1000 chunks");

@@ -75,6 +75,8 @@ struct QaTaskOptions {
 /// Questions over a FactStream (dysra/data/streaming.h) as training examples: example i is a fresh stream (seed
 /// from the run seed and i) read up to its first question; the prompt is that text, the question and the answer
 /// prefix, the target the answer. Trains the models that `dysra stream run` then evaluates on endless streams.
+/// A stream text longer than the context is cut from the left (mid-item), so with question_interval ≥ seq_len no
+/// example is padded and none starts at the stream's start — as on an endless stream.
 struct StreamTaskOptions {
   int64_t seq_len = 1024;
   int64_t question_interval = 768;        ///< stream units before the first question
