@@ -451,6 +451,7 @@ template <class V>
 void visit(V& v, data::StreamTaskOptions& o) {
   v.field("seq_len", o.seq_len, at_least<int64_t>(16));
   v.field("question_interval", o.question_interval, at_least<int64_t>(2));
+  v.field("skip", o.skip, at_least<int64_t>(0));
   v.field("distances", o.distances);
   v.field("kind", o.kind, one_of({"needle", "chain", "variables"}));
   v.field("hops", o.hops, at_least<int64_t>(1));
@@ -459,7 +460,7 @@ void visit(V& v, data::StreamTaskOptions& o) {
   v.field("eval_examples", o.eval_examples, at_least<int64_t>(1));
   if (o.distances.empty()) v.fail("distances", "must not be empty");
   for (int64_t d : o.distances)
-    if (d <= 0 || d >= o.question_interval)
+    if (d <= 0 || (o.skip == 0 && d >= o.question_interval))
       v.fail("distances", detail::str_cat("each must be in (0, question_interval = ", o.question_interval, "), got ", d));
   if (o.kind == "chain" && o.hops < 2) v.fail("hops", "a chain needs at least 2 hops");
 }

@@ -173,8 +173,8 @@ FactStreamTask::FactStreamTask(const TaskOptions& options, uint64_t seed)
   const auto& o = options_;
   DYSRA_CHECK_T(ConfigError, !o.distances.empty(), "data.stream.distances: must not be empty");
   for (int64_t d : o.distances)
-    DYSRA_CHECK_T(ConfigError, d > 0 && d < o.question_interval, "data.stream.distances: each must be in (0, question_interval = ",
-                  o.question_interval, "), got ", d);
+    DYSRA_CHECK_T(ConfigError, d > 0 && (o.skip > 0 || d < o.question_interval),
+                  "data.stream.distances: each must be in (0, question_interval = ", o.question_interval, "), got ", d);
   // the longest answer: a 7-digit number (needle, chain) or hops five-letter names (variables), plus EOS
   answer_budget_ = o.kind == "variables" ? 7 * o.hops + 1 : 8;
   // every prompt must fit: the stream to its first question (< question_interval + one item) + question + prefix
@@ -207,11 +207,14 @@ std::pair<std::string, std::vector<std::string>> FactStreamTask::text(Split spli
   }
   FactStream stream(fo);
   std::string prompt;
-  for (int guard = 0; guard < 1000; ++guard) {
+  for (int guard = 0; guard < 100000; ++guard) {
     auto c = stream.next();
     prompt += c.text;
-    if (!c.questions.empty()) {
-      const auto& q = c.questions[0];
+    for (const auto& q : c.questions) {
+      if (static_cast<int64_t>(q.id) < options_.skip) {  // answered in the text, as the stream runner does
+        prompt += q.question + " " + q.answer_prefix + q.answers[0] + ". ";
+        continue;
+      }
       const std::string tail = q.question + " " + q.answer_prefix;
       // Fill the context from the left with stream text (cut mid-item if need be) instead of padding it: on an
       // endless stream the model never sees padding or the stream's start, so it must not learn to rely on them.
@@ -226,7 +229,7 @@ std::pair<std::string, std::vector<std::string>> FactStreamTask::text(Split spli
       return {kept + tail, q.answers};
     }
   }
-  throw DataError("fact_stream: no question within 1000 chunks");
+  throw DataError("fact_stream: no question within 100000 chunks");
 }
 
 // ---- FlashRAG QA -----------------------------------------------------------------------------------------

@@ -79,7 +79,11 @@ struct QaTaskOptions {
 /// example is padded and none starts at the stream's start — as on an endless stream.
 struct StreamTaskOptions {
   int64_t seq_len = 1024;
-  int64_t question_interval = 768;        ///< stream units before the first question
+  int64_t question_interval = 768;        ///< stream units between questions
+  /// The example asks question number `skip` of its stream; the earlier questions stay in the text with their
+  /// answers (as `dysra stream run` feeds them), so the context holds several facts and answers and the model
+  /// must match the key, not just copy the last number.
+  int64_t skip = 0;
   std::vector<int64_t> distances{64, 256, 512};  ///< fact distances, drawn per example
   std::string kind = "needle";            ///< needle | chain | variables
   int64_t hops = 2;
