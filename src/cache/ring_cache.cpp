@@ -41,8 +41,7 @@ int64_t RingCompressiveCache::held_slots() const { return std::min(seen_, S_) + 
 
 torch::Tensor RingCompressiveCache::rotate(const torch::Tensor& x, double position) const {
   if (o_.rope_theta <= 0) return x;
-  auto pos = torch::full({x.size(2)}, position, x.options().dtype(torch::kFloat64)) +
-             torch::arange(x.size(2), x.options().dtype(torch::kFloat64));
+  auto pos = torch::arange(position, position + static_cast<double>(x.size(2)), x.options().dtype(torch::kFloat64));
   return rope_at(x, pos, o_.rope_theta);
 }
 
@@ -54,10 +53,15 @@ void RingCompressiveCache::write(const torch::Tensor& k_rot, const torch::Tensor
     slot = S_ + C_ + (raw_head_ + n_raw_) % (M_ + 1);
     ++n_raw_;
   }
-  k_.narrow(2, slot, 1).copy_(k_rot);
-  v_.narrow(2, slot, 1).copy_(v);
-  bias_.narrow(3, slot, 1).fill_(0.0);
+  put(slot, k_rot, v);
   ++seen_;
+}
+
+void RingCompressiveCache::put(int64_t slot, const torch::Tensor& k_rot, const torch::Tensor& v) {
+  const int64_t n = k_rot.size(2);
+  k_.narrow(2, slot, n).copy_(k_rot);
+  v_.narrow(2, slot, n).copy_(v);
+  bias_.narrow(3, slot, n).fill_(0.0);
 }
 
 void RingCompressiveCache::compress_oldest_block() {
@@ -116,9 +120,7 @@ void RingCompressiveCache::append(const torch::Tensor& k, const torch::Tensor& v
   while (i < L) {
     const int64_t tail = (raw_head_ + n_raw_) % (M_ + 1);
     const int64_t n = std::min({L - i, M_ + 1 - n_raw_, M_ + 1 - tail});
-    k_.narrow(2, S_ + C_ + tail, n).copy_(kr.narrow(2, i, n));
-    v_.narrow(2, S_ + C_ + tail, n).copy_(vv.narrow(2, i, n));
-    bias_.narrow(3, S_ + C_ + tail, n).fill_(0.0);
+    put(S_ + C_ + tail, kr.narrow(2, i, n), vv.narrow(2, i, n));
     n_raw_ += n, seen_ += n, i += n;
     if (n_raw_ > M_) compress_oldest_block();
   }

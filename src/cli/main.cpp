@@ -76,13 +76,9 @@ int cmd_train(const ExperimentArgs& a, std::string run_dir, bool resume) {
 
 int cmd_eval(const ExperimentArgs& a, const std::string& run_dir, std::string checkpoint, const std::string& split) {
   auto opts = load(a);
-  if (checkpoint.empty()) {
-    if (run_dir.empty()) throw ConfigError("eval: give --run-dir DIR or --checkpoint FILE");
-    auto latest = train::latest_checkpoint((fs::path(run_dir) / "checkpoints").string());
-    if (!latest) throw ConfigError("--run-dir " + run_dir + ": no checkpoint found in " + run_dir + "/checkpoints");
-    checkpoint = *latest;
-  }
-  checkpoint = train::resolve_checkpoint(checkpoint, "--checkpoint");
+  if (checkpoint.empty() && run_dir.empty()) throw ConfigError("eval: give --run-dir DIR or --checkpoint FILE");
+  checkpoint = checkpoint.empty() ? train::resolve_checkpoint(run_dir, "--run-dir")
+                                  : train::resolve_checkpoint(checkpoint, "--checkpoint");
   auto task = data::make_task(opts.data, opts.seed);
   models::LanguageModel model(opts.model, task->vocab_size());
   train::load_model_weights(checkpoint, *model);

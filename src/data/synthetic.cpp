@@ -1,6 +1,8 @@
 // dysra/data/synthetic.cpp — the synthetic long-context suite (see the header for the rules followed).
 #include "dysra/data/synthetic.h"
 
+#include "dysra/data/tokenizer.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -462,6 +464,12 @@ HaystackUnits essay_units(const SyntheticCommon& c) {
 
 TokenCounter byte_token_counter() {
   return [](const std::string& s) { return s.size(); };
+}
+
+TokenCounter tokenizer_token_counter(const Tokenizer& tok) {
+  if (tok.name() == "byte") return byte_token_counter();
+  const Tokenizer* t = &tok;
+  return [t](const std::string& s) { return t->encode(s).size(); };
 }
 
 TokenCounter word_token_counter(double tokens_per_word) {

@@ -121,12 +121,7 @@ SyntheticTask::SyntheticTask(const std::string& name, const TaskOptions& options
     : TextTask(name, options.synthetic.seq_len, options), options_(options.synthetic), seed_(seed) {
   const SyntheticTaskOptions& o = options_;
   SyntheticCommon c;
-  if (tokenizer_->name() == "byte") {
-    c.count_tokens = byte_token_counter();
-  } else {
-    const Tokenizer* tok = tokenizer_.get();
-    c.count_tokens = [tok](const std::string& text) { return tok->encode(text).size(); };
-  }
+  c.count_tokens = tokenizer_token_counter(*tokenizer_);
   c.seed = seed;
   c.essay_path = o.essay_path;
   c.split = "train";
@@ -201,10 +196,7 @@ std::pair<std::string, std::vector<std::string>> FactStreamTask::text(Split spli
   fo.filler = options_.filler == "essay" ? Haystack::essay : Haystack::noise;
   fo.kind = options_.kind;
   fo.hops = static_cast<size_t>(options_.hops);
-  if (tokenizer_->name() != "byte") {
-    const Tokenizer* tok = tokenizer_.get();
-    fo.count_tokens = [tok](const std::string& t) { return tok->encode(t).size(); };
-  }
+  fo.count_tokens = tokenizer_token_counter(*tokenizer_);
   FactStream stream(fo);
   std::string prompt;
   for (int guard = 0; guard < 100000; ++guard) {

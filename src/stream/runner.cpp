@@ -262,8 +262,7 @@ StreamSummary run_stream(const StreamOptions& o, models::LanguageModelImpl& mode
   }
   r.states = cache::make_layer_states(model, co);
   auto fo = o.facts;
-  const data::Tokenizer* tp = &tok;
-  fo.count_tokens = [tp](const std::string& s) { return tp->encode(s).size(); };
+  fo.count_tokens = data::tokenizer_token_counter(tok);
   r.stream = std::make_unique<data::FactStream>(fo);
   r.interval_path = (fs::path(o.run_dir) / "stream.jsonl").string();
   r.question_path = (fs::path(o.run_dir) / "questions.jsonl").string();

@@ -49,6 +49,7 @@ class RingCompressiveCache {
  private:
   torch::Tensor rotate(const torch::Tensor& x, double position) const;
   void write(const torch::Tensor& k_rot, const torch::Tensor& v);  // one token, no attention
+  void put(int64_t slot, const torch::Tensor& k_rot, const torch::Tensor& v);  // slots [slot, slot + L) valid
   void compress_oldest_block();
   RingCacheOptions o_;
   int64_t S_, C_, M_, N_;      // N_ ≥ S + C + M + 1 slots (a multiple of 16)

@@ -32,11 +32,15 @@
 
 namespace dysra::data {
 
+class Tokenizer;  // tokenizer.h
+
 /// Counts the tokens of a text in the target tokenizer.
 using TokenCounter = std::function<size_t(const std::string&)>;
 
 /// Byte-level tokenizer: one token per byte.
 TokenCounter byte_token_counter();
+/// Counts with `tok` (which must outlive the counter); a byte-level tokenizer gets byte_token_counter().
+TokenCounter tokenizer_token_counter(const Tokenizer& tok);
 /// The approximate model: ceil(tokens_per_word × number of whitespace-separated words).
 TokenCounter word_token_counter(double tokens_per_word = 1.3);
 
