@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dysra/core/error.h"
+#include "dysra/ops/decode_attention.h"
 #include "dysra/ops/gathered_attention.h"
 #include "dysra/ops/linear_attention.h"
 #include "dysra/ops/selective_scan.h"
@@ -566,3 +567,75 @@ TEST(GatheredAttention, BadInputsNameTheArgument) {
 }
 
 }  // namespace
+
+// ---- decode attention over a slot cache ----------------------------------------------------------------------
+
+namespace {
+struct SlotCache {
+  torch::Tensor q, k_new, v_new, K, V, bias;
+};
+/// Random slot cache: raw slots (bias 0), summaries (bias log m, m in 2..9) and empty slots (−inf), none zero.
+SlotCache random_slot_cache(int64_t B, int64_t H, int64_t N, int64_t D, torch::ScalarType dt, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto o = torch::TensorOptions().dtype(dt);
+  SlotCache c;
+  c.q = torch::randn({B, H, 1, D}, o), c.k_new = torch::randn({B, H, 1, D}, o), c.v_new = torch::randn({B, H, 1, D}, o);
+  c.K = torch::randn({B, H, N, D}, o), c.V = torch::randn({B, H, N, D}, o);
+  auto kind = torch::randint(0, 4, {B, H, 1, N}, torch::kInt64);
+  auto counts = torch::randint(2, 10, {B, H, 1, N}, torch::kInt64).to(torch::kFloat64);
+  auto b = torch::where(kind == 0, torch::full({}, -std::numeric_limits<double>::infinity(), torch::kFloat64),
+                        torch::where(kind == 1, counts.log(), torch::zeros({}, torch::kFloat64)));
+  c.bias = b.to(dt).contiguous();
+  return c;
+}
+}  // namespace
+
+TEST(DecodeAttention, MatchesReferenceAndWritesTheSlot) {
+  for (auto dt : {torch::kFloat64, torch::kFloat32}) {
+    for (int64_t slot : {0, 17, 36}) {
+      auto c = random_slot_cache(2, 3, 37, 24, dt, 40 + static_cast<uint64_t>(slot));
+      c.bias.narrow(3, slot, 1).fill_(-std::numeric_limits<double>::infinity());  // the slot is free before the step
+      auto ref = dysra::ops::decode_attention_reference(c.q, c.k_new, c.v_new, c.K, c.V, c.bias, slot);
+      auto out = dysra::ops::decode_attention(c.q, c.k_new, c.v_new, c.K, c.V, c.bias, slot);
+      const double tol = dt == torch::kFloat64 ? 1e-12 : 1e-5;
+      EXPECT_LT((out.to(torch::kFloat64) - ref).abs().max().item<double>(), tol) << "slot " << slot;
+      EXPECT_TRUE(torch::equal(c.K.narrow(2, slot, 1), c.k_new));
+      EXPECT_TRUE(torch::equal(c.V.narrow(2, slot, 1), c.v_new));
+      EXPECT_EQ(c.bias[0][0][0][slot].item<double>(), 0.0);
+    }
+  }
+}
+
+TEST(DecodeAttention, ReferenceIsTheDenseSoftmaxWithCountBias) {
+  // one row, hand-checkable: two raw keys and a summary of 3 equal to the first key
+  auto f = torch::TensorOptions().dtype(torch::kFloat64);
+  auto K = torch::tensor({1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0}, f).view({1, 1, 4, 2});
+  auto V = torch::tensor({1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 9.0, 9.0}, f).view({1, 1, 4, 2});
+  auto bias = torch::tensor({0.0, 0.0, std::log(3.0), 0.0}, f).view({1, 1, 1, 4});
+  auto q = torch::tensor({2.0, 0.0}, f).view({1, 1, 1, 2});
+  auto kn = torch::tensor({0.0, 0.0}, f).view({1, 1, 1, 2}), vn = torch::tensor({5.0, 5.0}, f).view({1, 1, 1, 2});
+  auto out = dysra::ops::decode_attention_reference(q, kn, vn, K, V, bias, 3, {1.0});
+  // logits: key0 2, key1 0, summary 2 + log 3, new 0 → weights e², 1, 3e², 1
+  const double e2 = std::exp(2.0), z = 4 * e2 + 2;
+  EXPECT_NEAR(out[0][0][0][0].item<double>(), (4 * e2 * 1.0 + 3.0 + 5.0) / z, 1e-12);
+  EXPECT_NEAR(out[0][0][0][1].item<double>(), (4 * e2 * 2.0 + 4.0 + 5.0) / z, 1e-12);
+}
+
+TEST(DecodeAttention, BadInputsNameTheArgument) {
+  auto c = random_slot_cache(1, 2, 8, 4, torch::kFloat32, 3);
+  auto msg = [&](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const dysra::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg([&] { dysra::ops::decode_attention(c.q, c.k_new, c.v_new, c.K, c.V, c.bias, 8); }).find("slot"), std::string::npos);
+  auto q3 = torch::randn({1, 2, 2, 4});
+  EXPECT_NE(msg([&] { dysra::ops::decode_attention(q3, c.k_new, c.v_new, c.K, c.V, c.bias, 0); }).find("q must be"), std::string::npos);
+  auto b64 = c.bias.to(torch::kFloat64);
+  EXPECT_NE(msg([&] { dysra::ops::decode_attention(c.q, c.k_new, c.v_new, c.K, c.V, b64, 0); }).find("bias"), std::string::npos);
+  auto Kt = c.K.transpose(2, 3).contiguous().transpose(2, 3);
+  EXPECT_NE(msg([&] { dysra::ops::decode_attention(c.q, c.k_new, c.v_new, Kt, c.V, c.bias, 0); }).find("contiguous"), std::string::npos);
+}

@@ -8,6 +8,7 @@
 
 #include "dysra/cache/kv_cache.h"
 #include "dysra/core/error.h"
+#include "dysra/ops/decode_attention.h"
 
 namespace dysra::cache {
 namespace {
@@ -45,7 +46,7 @@ torch::Tensor RingCompressiveCache::rotate(const torch::Tensor& x, double positi
   return rope_at(x, pos, o_.rope_theta);
 }
 
-void RingCompressiveCache::write(const torch::Tensor& k_rot, const torch::Tensor& v) {
+int64_t RingCompressiveCache::claim_slot() {
   int64_t slot;
   if (seen_ < S_) {
     slot = seen_;
@@ -53,8 +54,8 @@ void RingCompressiveCache::write(const torch::Tensor& k_rot, const torch::Tensor
     slot = S_ + C_ + (raw_head_ + n_raw_) % (M_ + 1);
     ++n_raw_;
   }
-  put(slot, k_rot, v);
   ++seen_;
+  return slot;
 }
 
 void RingCompressiveCache::put(int64_t slot, const torch::Tensor& k_rot, const torch::Tensor& v) {
@@ -95,8 +96,8 @@ torch::Tensor RingCompressiveCache::decode_rotated(const torch::Tensor& q_rot, c
                   q_rot.size(0) == k_.size(0) && q_rot.size(1) == k_.size(1) && q_rot.size(3) == k_.size(3),
               "ring cache: decode takes q, k, v of shape [", k_.size(0), ", ", k_.size(1), ", 1, ", k_.size(3), "], got ",
               q_rot.sizes(), " ", k_rot.sizes(), " ", v.sizes());
-  write(k_rot, v);
-  auto y = at::scaled_dot_product_attention(q_rot.to(k_.scalar_type()), k_, v_, bias_);
+  // one op writes the token into its slot and attends over every slot (one fused CUDA step on the GPU)
+  auto y = ops::decode_attention(q_rot, k_rot, v, k_, v_, bias_, claim_slot());
   if (n_raw_ > M_) compress_oldest_block();
   return y;
 }
@@ -115,7 +116,7 @@ void RingCompressiveCache::append(const torch::Tensor& k, const torch::Tensor& v
   auto vv = v.to(v_.scalar_type());
   const int64_t L = k.size(2);
   int64_t i = 0;
-  for (; i < L && seen_ < S_; ++i) write(kr.narrow(2, i, 1), vv.narrow(2, i, 1));  // sinks
+  for (; i < L && seen_ < S_; ++i) put(claim_slot(), kr.narrow(2, i, 1), vv.narrow(2, i, 1));  // sinks
   // runs of raw tokens: as many as fit before the next compression and before the ring wraps, in one copy each
   while (i < L) {
     const int64_t tail = (raw_head_ + n_raw_) % (M_ + 1);

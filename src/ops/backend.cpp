@@ -33,7 +33,7 @@ bool use_cuda_kernels(Op op) {
     case CudaBackend::kTorchOps:
       return false;
     case CudaBackend::kAuto:
-      return op == Op::kSelectiveScan && cuda::available();
+      return (op == Op::kSelectiveScan || op == Op::kDecodeAttention) && cuda::available();
   }
   return false;
 #else

@@ -2,6 +2,7 @@
 // Defined in src/ops/*_cuda.cpp (LibTorch glue around the torch-free launchers in kernels/), compiled only
 // when DYSRA_WITH_CUDA. Each returns autograd-aware results (a torch::autograd::Function inside).
 #pragma once
+#include "dysra/ops/decode_attention.h"
 #include "dysra/ops/gathered_attention.h"
 #include "dysra/ops/linear_attention.h"
 #include "dysra/ops/selective_scan.h"
@@ -20,5 +21,10 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
 
 GatheredAttentionResult gathered_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                            const torch::Tensor& indices, const GatheredAttentionOptions& options);
+
+/// decode_attention on validated inputs (contiguous, one dtype, D supported: decode_supported).
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_new, const torch::Tensor& v_new,
+                               torch::Tensor& K, torch::Tensor& V, torch::Tensor& bias, int64_t slot, double scale);
+bool decode_supported(int64_t head_dim);
 
 }  // namespace dysra::ops::cuda

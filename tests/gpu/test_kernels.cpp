@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dysra/ops/decode_attention.h"
 #include "dysra/ops/gathered_attention.h"
 #include "dysra/ops/linear_attention.h"
 #include "dysra/ops/selective_scan.h"
@@ -406,3 +407,59 @@ TEST(KernelErrors, ClearMessages) {
 }
 
 }  // namespace
+
+// ---- decode attention over a slot cache ------------------------------------------------------------------------
+
+namespace {
+void check_decode(int64_t B, int64_t H, int64_t N, int64_t D, torch::ScalarType dt, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto f = torch::TensorOptions().dtype(torch::kFloat32);
+  auto q = torch::randn({B, H, 1, D}, f), kn = torch::randn({B, H, 1, D}, f), vn = torch::randn({B, H, 1, D}, f);
+  auto K = torch::randn({B, H, N, D}, f), V = torch::randn({B, H, N, D}, f);
+  // raw (0), summaries (log m) and empty slots (−inf); one row entirely empty but for the new token
+  auto kind = torch::randint(0, 4, {B, H, 1, N}, torch::kInt64);
+  auto bias = torch::where(kind == 0, torch::full({}, -INFINITY), torch::where(kind == 1,
+                           torch::randint(2, 10, {B, H, 1, N}).to(torch::kFloat32).log(), torch::zeros({})));
+  bias[0][0].fill_(-INFINITY);
+  for (int64_t slot : {int64_t(0), N / 2 + 1, N - 1}) {
+    auto Kd = K.to(torch::kCUDA, dt), Vd = V.to(torch::kCUDA, dt), bd = bias.to(torch::kCUDA, dt).contiguous();
+    bd.narrow(3, slot, 1).fill_(-INFINITY);
+    // reference on the dtype-rounded inputs
+    auto ref = ops::decode_attention_reference(q.to(dt), kn.to(dt), vn.to(dt), Kd.cpu(), Vd.cpu(), bd.cpu(), slot);
+    poison_allocator();
+    auto out = ops::decode_attention(q.to(torch::kCUDA, dt), kn.to(torch::kCUDA, dt), vn.to(torch::kCUDA, dt), Kd,
+                                     Vd, bd, slot);
+    std::ostringstream what;
+    what << "decode " << dname(dt) << " B" << B << " H" << H << " N" << N << " D" << D << " slot " << slot;
+    EXPECT_TRUE(close(out, ref, tol_of(dt), what.str()));
+    EXPECT_TRUE(torch::equal(Kd.narrow(2, slot, 1).cpu(), kn.to(dt))) << what.str();
+    EXPECT_TRUE(torch::equal(Vd.narrow(2, slot, 1).cpu(), vn.to(dt))) << what.str();
+    EXPECT_EQ(bd.cpu().to(torch::kFloat32)[B - 1][H - 1][0][slot].item<float>(), 0.f) << what.str();
+  }
+}
+}  // namespace
+
+TEST(DecodeAttentionCuda, EachDtypeAndHeadSize) {
+  REQUIRE_CUDA();
+  for (auto dt : {torch::kFloat32, torch::kBFloat16, torch::kFloat16})
+    for (int64_t D : {64, 128}) check_decode(2, 3, 1037, D, dt, 7 + static_cast<uint64_t>(D));
+}
+
+TEST(DecodeAttentionCuda, ManySplitsAndFewSlots) {
+  REQUIRE_CUDA();
+  check_decode(1, 32, 4229, 128, torch::kBFloat16, 11);  // the benchmark's shape, odd N
+  check_decode(1, 1, 5, 64, torch::kFloat32, 12);        // fewer slots than a block's key groups
+  check_decode(3, 2, 70000, 64, torch::kFloat32, 13);    // long rows: splits of thousands of slots
+}
+
+TEST(DecodeAttentionCuda, IsDeterministic) {
+  REQUIRE_CUDA();
+  torch::manual_seed(5);
+  auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  auto q = torch::randn({1, 8, 1, 128}, o), kn = torch::randn({1, 8, 1, 128}, o), vn = torch::randn({1, 8, 1, 128}, o);
+  auto K = torch::randn({1, 8, 3000, 128}, o), V = torch::randn({1, 8, 3000, 128}, o);
+  auto bias = torch::zeros({1, 8, 1, 3000}, o);
+  auto a = ops::decode_attention(q, kn, vn, K, V, bias, 5);
+  auto b = ops::decode_attention(q, kn, vn, K, V, bias, 5);
+  EXPECT_TRUE(torch::equal(a, b));
+}

@@ -7,8 +7,9 @@
 // policy keeps growable per-(batch, head) rows on the host side of the computation, this class keeps
 //   keys (RoPE applied), values  [B, H, S + C + M + 1, D]   and a logit bias [B, H, 1, S + C + M + 1]
 // on the device (slots padded to a multiple of 16), with the raw tokens in a ring of M + 1 slots and the summaries
-// in a ring of C / r groups. A decode step is: write the rotated key and the value into one slot, set its bias,
-// one scaled_dot_product_attention over all slots (empty slots carry −inf bias), and every Δ steps one block
+// in a ring of C / r groups. A decode step is one ops::decode_attention call — write the rotated key and the
+// value into one slot, set its bias, attend over all slots (empty slots carry −inf bias; on CUDA one split-K
+// kernel + one merge kernel, on the CPU a slot copy + scaled_dot_product_attention) — and every Δ steps one block
 // compression (the mean of the block's rotated keys, compress_block's rule) — O(1) work
 // and memory per token however long the stream is. Attention output is invariant to the order of the slots, so
 // it equals the policy's (tested).
@@ -48,7 +49,7 @@ class RingCompressiveCache {
 
  private:
   torch::Tensor rotate(const torch::Tensor& x, double position) const;
-  void write(const torch::Tensor& k_rot, const torch::Tensor& v);  // one token, no attention
+  int64_t claim_slot();  // the slot of the next token (advances the counters)
   void put(int64_t slot, const torch::Tensor& k_rot, const torch::Tensor& v);  // slots [slot, slot + L) valid
   void compress_oldest_block();
   RingCacheOptions o_;

@@ -1,14 +1,14 @@
 // dysra/ops/backend.h — which implementation the ops use for CUDA tensors: dysra's CUDA kernels or the
 // LibTorch-op implementations (the CPU path's ops, run on the GPU; the selective scan then runs its sequential
 // reference). kAuto picks, per op, whichever measured faster on H200 (bench/RESULTS.md): the kernel for the
-// selective scan (118× the LibTorch path), the LibTorch path for linear and gathered attention (whose kernels
+// selective scan (118× the LibTorch path) and the decode attention, the LibTorch path for linear and gathered attention (whose kernels
 // do not use tensor cores yet). DYSRA_CUDA_BACKEND=auto|kernels|torch sets the initial choice.
 #pragma once
 
 namespace dysra::ops {
 
 enum class CudaBackend { kAuto, kKernels, kTorchOps };
-enum class Op { kSelectiveScan, kLinearAttention, kGatheredAttention };
+enum class Op { kSelectiveScan, kLinearAttention, kGatheredAttention, kDecodeAttention };
 
 void set_cuda_backend(CudaBackend backend);
 CudaBackend cuda_backend();

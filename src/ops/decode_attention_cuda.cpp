@@ -1,0 +1,42 @@
+// src/ops/decode_attention_cuda.cpp — LibTorch glue of the CUDA decode attention (kernels/decode_attention).
+#include "ops/cuda_glue.h"
+
+#ifdef DYSRA_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/torch.h>
+
+#include "decode_attention/decode_attention.h"
+#include "dysra/core/error.h"
+#include "ops/cuda_common.h"
+
+namespace dysra::ops::cuda {
+
+bool decode_supported(int64_t head_dim) { return kernels::decode_attention_supported(static_cast<int>(head_dim)); }
+
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_new, const torch::Tensor& v_new,
+                               torch::Tensor& K, torch::Tensor& V, torch::Tensor& bias, int64_t slot, double scale) {
+  constexpr const char* kOp = "decode_attention";
+  const auto dev = K.device();
+  for (auto [t, name] : {std::pair{&q, "q"}, std::pair{&k_new, "k_new"}, std::pair{&v_new, "v_new"},
+                         std::pair<const torch::Tensor*, const char*>{&V, "V"},
+                         std::pair<const torch::Tensor*, const char*>{&bias, "bias"}})
+    cuda_detail::check_device(*t, dev, kOp, name);
+  c10::cuda::CUDAGuard guard(dev);
+  const int64_t B = K.size(0), H = K.size(1), N = K.size(2), D = K.size(3);
+  auto out = torch::empty({B, H, 1, D}, K.options());
+  kernels::DecodeAttentionParams p;
+  p.dtype = cuda_detail::kernel_dtype(K, kOp, "K");
+  p.rows = static_cast<int>(B * H), p.n_slots = static_cast<int>(N), p.dim = static_cast<int>(D);
+  p.slot = static_cast<int>(slot);
+  p.splits = kernels::decode_attention_splits(p.rows, p.n_slots);
+  p.scale = static_cast<float>(scale);
+  p.q = q.data_ptr(), p.k_new = k_new.data_ptr(), p.v_new = v_new.data_ptr();
+  p.k = K.data_ptr(), p.v = V.data_ptr(), p.bias = bias.data_ptr(), p.out = out.data_ptr();
+  auto ws = torch::empty({B * H * p.splits * (D + 2)}, K.options().dtype(torch::kFloat32));
+  p.workspace = ws.data_ptr<float>();
+  cuda_detail::check_launch(kernels::decode_attention(p, cuda_detail::stream_of(K)), kOp, "step");
+  return out;
+}
+
+}  // namespace dysra::ops::cuda
+#endif  // DYSRA_WITH_CUDA
