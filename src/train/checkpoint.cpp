@@ -126,10 +126,19 @@ std::string resolve_checkpoint(const std::string& path, const std::string& what)
   return path;
 }
 
+namespace {
+/// Where a checkpoint's tensors are loaded: the model's device (a checkpoint written on a GPU loads on a CPU-only
+/// machine and the other way round).
+torch::Device device_of(const torch::nn::Module& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+}  // namespace
+
 TrainerState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, device_of(model));
   } catch (const c10::Error& e) {
     throw Error(path + ": cannot read checkpoint: " + e.what_without_backtrace());
   }
@@ -174,7 +183,7 @@ namespace dysra::train {
 void load_model_weights(const std::string& path, torch::nn::Module& model) {
   torch::serialize::InputArchive archive, model_archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, device_of(model));
     archive.read("model", model_archive);
     model.load(model_archive);
   } catch (const c10::Error& e) {
