@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "dysra/cache/kv_cache.h"
 #include "dysra/core/error.h"
 #include "dysra/layers/attention.h"
 #include "dysra/layers/linear_attention.h"
@@ -276,6 +277,51 @@ TEST(SparseAttentionLayer, BuiltInListsCoveringEverythingEqualDense) {
     EXPECT_TRUE(close(run_pieces(*sparse, x, {6, 1, 9, 7}, st), want, 1e-5, 1e-6)) << source << " pieces";
     EXPECT_EQ(st.offset, 23);
     EXPECT_EQ(st.tensors[0].size(1), 23);
+  }
+}
+
+TEST(SparseAttentionLayer, ReadsThroughCachePoliciesLikeDenseAttention) {
+  // window lists reaching every entry: the sparse layer through a cache policy must equal the dense layer through
+  // an identical policy — raw entries, re-assigned positions (streaming_llm) and summaries with counts (compressive:
+  // each summary stands for 2 tokens and is listed twice)
+  torch::manual_seed(53);
+  auto o = small_options();
+  o.sparse_attention.top_k = 100;
+  auto sparse = std::make_shared<SparseAttentionImpl>(o, 0);
+  auto dense = dense_twin(o, *sparse);
+  cache::LayerInfo info;
+  info.n_heads = 3, info.head_dim = 4, info.rope = true, info.rope_theta = o.rope_theta;
+  std::vector<cache::CacheOptions> policies(4);
+  policies[0].policy = "full";
+  policies[1].policy = "window", policies[1].budget = 10;
+  policies[2].policy = "streaming_llm", policies[2].budget = 10, policies[2].sink_tokens = 2;
+  policies[3].policy = "compressive", policies[3].sink_tokens = 2, policies[3].raw_slots = 8, policies[3].delta = 4;
+  policies[3].rank = 2, policies[3].summary_slots = 4, policies[3].method = "mean";
+  auto x = torch::randn({2, 31, 12});
+  torch::NoGradGuard ng;
+  for (const auto& co : policies) {
+    MixerState ss, sd;
+    ss.kv_cache = cache::make_cache(co, info), sd.kv_cache = cache::make_cache(co, info);
+    int64_t t0 = 0;
+    for (int64_t len : {6, 1, 9, 1, 1, 7, 6}) {
+      auto xi = x.narrow(1, t0, len);
+      EXPECT_TRUE(close(sparse->forward(xi, {}, &ss), dense->forward(xi, {}, &sd), 1e-5, 1e-6))
+          << co.policy << " at token " << t0;
+      t0 += len;
+    }
+    EXPECT_EQ(ss.offset, 31);
+    EXPECT_EQ(ss.kv_cache->memory().slots, sd.kv_cache->memory().slots) << co.policy;
+  }
+  // policies that score tokens by attention probabilities are refused, naming the policy
+  cache::CacheOptions h2o;
+  h2o.policy = "h2o", h2o.budget = 10;
+  MixerState st;
+  st.kv_cache = cache::make_cache(h2o, info);
+  try {
+    sparse->forward(x.narrow(1, 0, 4), {}, &st);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'h2o'"), std::string::npos) << e.what();
   }
 }
 

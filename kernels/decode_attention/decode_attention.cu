@@ -5,6 +5,8 @@
 //   * grid (splits, rows); a thread block of 128 threads takes ⌈N / splits⌉ consecutive slots of one row;
 //   * a key is read by a group of TPK = D / EPT threads, each loading 16 bytes (EPT elements), so a warp reads
 //     32 / TPK whole keys per load instruction, fully coalesced; the group's partial dots meet by warp shuffles;
+//   * each group takes U = 4 keys per iteration and issues all their key, value and bias loads first (a decode
+//     step is a pure stream of K and V: its speed is the bytes in flight per SM);
 //   * each group keeps its own online softmax (max m, sum l, EPT accumulated output elements) over the keys it
 //     took; the block merges its groups through shared memory and writes (m, l, acc[D]) of the split;
 //   * decode_attention_merge merges the splits of a row (one block of D threads per row) and writes the output.
@@ -26,6 +28,7 @@ namespace dysra::kernels {
 namespace {
 
 constexpr int kThreads = 128;
+constexpr int U = 4;  // keys per thread group per iteration
 
 template <typename T, int N>
 struct alignas(16) Vec {
@@ -62,30 +65,48 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionP
 #pragma unroll
   for (int e = 0; e < EPT; ++e) acc[e] = 0.f;
 
-  // every lane runs the same trip count (the shuffles below need the whole warp)
-  for (int base = s0; base < s1; base += GROUPS) {
-    const int j = base + group;
-    const bool valid = j < s1;
-    const bool fresh = j == p.slot;
-    const int jj = valid ? j : s0;
-    const T* krow = fresh ? k_new : K + static_cast<size_t>(jj) * D;
-    const V kv = *reinterpret_cast<const V*>(krow + lane * EPT);
-    float dot = 0.f;
+  // U keys per group per iteration, all their loads issued before any use: a step reads every byte once, so
+  // the time is set by how many bytes are in flight per SM (latency × bandwidth), not by arithmetic.
+  // Every lane runs the same trip count (the shuffles below need the whole warp).
+  for (int base = s0; base < s1; base += GROUPS * U) {
+    V kv[U], vv[U];
+    float b[U];
 #pragma unroll
-    for (int e = 0; e < EPT; ++e) dot = fmaf(q[e], to_float(kv.x[e]), dot);
+    for (int u = 0; u < U; ++u) {
+      const int j = base + u * GROUPS + group;
+      const bool valid = j < s1, fresh = j == p.slot;
+      const int jj = valid ? j : s0;
+      const T* krow = fresh ? k_new : K + static_cast<size_t>(jj) * D;
+      const T* vrow = fresh ? v_new : Vv + static_cast<size_t>(jj) * D;
+      kv[u] = *reinterpret_cast<const V*>(krow + lane * EPT);
+      vv[u] = *reinterpret_cast<const V*>(vrow + lane * EPT);
+      b[u] = !valid ? -INFINITY : fresh ? 0.f : to_float(bias[jj]);
+    }
+    float s[U];
+    float mx = m;
 #pragma unroll
-    for (int o = TPK / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-    const float b = fresh ? 0.f : to_float(bias[jj]);
-    if (!valid || b == -INFINITY) continue;  // no shuffles below: groups may part here
-    const float s = dot + b * kLog2e;
-    const float m_new = fmaxf(m, s);
-    const float corr = fast_exp2(m - m_new), pr = fast_exp2(s - m_new);
-    const T* vrow = fresh ? v_new : Vv + static_cast<size_t>(jj) * D;
-    const V vv = *reinterpret_cast<const V*>(vrow + lane * EPT);
-    l = l * corr + pr;
+    for (int u = 0; u < U; ++u) {
+      float dot = 0.f;
 #pragma unroll
-    for (int e = 0; e < EPT; ++e) acc[e] = fmaf(pr, to_float(vv.x[e]), acc[e] * corr);
-    m = m_new;
+      for (int e = 0; e < EPT; ++e) dot = fmaf(q[e], to_float(kv[u].x[e]), dot);
+#pragma unroll
+      for (int o = TPK / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      s[u] = b[u] == -INFINITY ? -INFINITY : dot + b[u] * kLog2e;
+      mx = fmaxf(mx, s[u]);
+    }
+    if (mx == -INFINITY) continue;  // nothing unmasked yet (no shuffles below: groups may part here)
+    const float corr = fast_exp2(m - mx);  // m = −inf → 0
+    l *= corr;
+#pragma unroll
+    for (int e = 0; e < EPT; ++e) acc[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float pr = fast_exp2(s[u] - mx);  // masked → 0
+      l += pr;
+#pragma unroll
+      for (int e = 0; e < EPT; ++e) acc[e] = fmaf(pr, to_float(vv[u].x[e]), acc[e]);
+    }
+    m = mx;
   }
 
   // the owner of the slot writes the new token (nobody reads that slot from K/V/bias in this launch)
@@ -166,7 +187,8 @@ int decode_attention_splits(int rows, int n_slots) {
       return 132;
     return n;
   }();
-  const int want = std::max(1, (2 * sms + rows - 1) / std::max(rows, 1));
+  // ≈ 8 resident blocks of 128 threads per SM (enough loads in flight to cover HBM latency), ≥ 64 slots each
+  const int want = std::max(1, (8 * sms + rows - 1) / std::max(rows, 1));
   const int most = std::max(1, (n_slots + 63) / 64);
   return std::min(want, most);
 }

@@ -27,7 +27,7 @@ struct DecodeAttentionParams {
 
 /// Head sizes with a compiled kernel.
 bool decode_attention_supported(int dim);
-/// Splits per row for `rows` rows of `n_slots` slots on the current device (≈ 2 thread blocks per SM, ≥ 64 slots
+/// Splits per row for `rows` rows of `n_slots` slots on the current device (≈ 8 thread blocks per SM, ≥ 64 slots
 /// per split).
 int decode_attention_splits(int rows, int n_slots);
 cudaError_t decode_attention(const DecodeAttentionParams& params, cudaStream_t stream);

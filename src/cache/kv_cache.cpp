@@ -590,11 +590,13 @@ torch::Tensor rope_at(const torch::Tensor& x, const torch::Tensor& pos, double t
   return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
 }
 
-torch::Tensor attend_through_cache(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                   const torch::Tensor& positions, KVCachePolicy& cache, bool rope, double theta) {
+CacheMemory cache_memory(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                         const torch::Tensor& positions, const KVCachePolicy& cache, bool rope, double theta) {
   DYSRA_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
               "attend_through_cache: q, k, v must be [B, H, L, D] of one shape, got ", q.sizes(), k.sizes(), v.sizes());
-  const int64_t B = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
+  const int64_t B = q.size(0), H = q.size(1), L = q.size(2);
+  DYSRA_CHECK(positions.defined() && positions.dim() == 1 && positions.size(0) == L,
+              "attend_through_cache: positions must be [L] = [", L, "], got ", positions.sizes());
   auto view = cache.view();
   const int64_t N = view.size();
   auto dev = q.device();
@@ -602,40 +604,55 @@ torch::Tensor attend_through_cache(const torch::Tensor& q, const torch::Tensor& 
   auto new_pos = view.query_offset.defined()
                      ? view.query_offset.unsqueeze(-1) + torch::arange(L, f64)       // [B, H, L]
                      : positions.to(dev, torch::kFloat64).view({1, 1, L}).expand({B, H, L});
-  auto qr = q, kr = k;
-  torch::Tensor kv_keys = k, kv_vals = v;
-  if (rope) {
-    qr = rope_at(q, new_pos, theta);
-    kr = rope_at(k, new_pos, theta);
-  }
-  torch::Tensor keys = kr, vals = v;
-  auto mask = torch::zeros({L, N + L}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
-  auto tri = torch::ones({L, L}, torch::TensorOptions().dtype(torch::kBool).device(dev)).triu(1);
-  mask.slice(1, N, N + L).masked_fill_(tri, -std::numeric_limits<float>::infinity());
-  auto full_mask = mask.view({1, 1, L, N + L}).expand({B, H, L, N + L});
+  CacheMemory m;
+  m.n_view = N;
+  m.queries = rope ? rope_at(q, new_pos, theta) : q;
+  auto kr = rope ? rope_at(k, new_pos, theta) : k;
+  auto zeros = torch::zeros({B, H, L}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
   if (N > 0) {
     auto vk = rope ? rope_at(view.keys.to(q.scalar_type()), view.positions, theta) : view.keys.to(q.scalar_type());
-    keys = torch::cat({vk, kr}, 2);
-    vals = torch::cat({view.values.to(v.scalar_type()), v}, 2);
-    full_mask = full_mask + torch::cat({view.bias, torch::zeros({B, H, L}, view.bias.options())}, 2).unsqueeze(2);
-  }
-  torch::Tensor y, probs;
-  if (cache.needs_attention()) {
-    auto logits = torch::matmul(qr.to(torch::kFloat32), keys.to(torch::kFloat32).transpose(-1, -2)) /
-                      std::sqrt(static_cast<double>(D)) +
-                  full_mask;
-    probs = torch::softmax(logits, -1);
-    y = torch::matmul(probs.to(v.scalar_type()), vals);
+    m.keys = torch::cat({vk, kr}, 2);
+    m.values = torch::cat({view.values.to(v.scalar_type()), v}, 2);
+    m.bias = torch::cat({view.bias.to(dev, torch::kFloat32), zeros}, 2);
   } else {
-    y = at::scaled_dot_product_attention(qr, keys, vals, full_mask.to(q.scalar_type()), 0.0, false);
+    m.keys = kr, m.values = v, m.bias = zeros;
   }
+  return m;
+}
+
+void append_to_cache(KVCachePolicy& cache, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& positions, const torch::Tensor& probs, const torch::Tensor& queries) {
   KVAppend app;
   app.keys = k;
   app.values = v;
   app.positions = positions;
   app.probs = probs;
-  app.queries = qr.detach();
+  app.queries = queries.defined() ? queries.detach() : queries;
   cache.append(app);
+}
+
+torch::Tensor attend_through_cache(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const torch::Tensor& positions, KVCachePolicy& cache, bool rope, double theta) {
+  auto m = cache_memory(q, k, v, positions, cache, rope, theta);
+  const int64_t B = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3), N = m.n_view;
+  auto dev = q.device();
+  // causal among the new tokens; the view's count bias (log m) and padding (−inf) for every query
+  auto mask = torch::zeros({L, N + L}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
+  auto tri = torch::ones({L, L}, torch::TensorOptions().dtype(torch::kBool).device(dev)).triu(1);
+  mask.slice(1, N, N + L).masked_fill_(tri, -std::numeric_limits<float>::infinity());
+  auto full_mask = mask.view({1, 1, L, N + L}) + m.bias.unsqueeze(2);  // [B, H, L, N + L]
+  torch::Tensor y, probs;
+  if (cache.needs_attention()) {
+    auto logits = torch::matmul(m.queries.to(torch::kFloat32), m.keys.to(torch::kFloat32).transpose(-1, -2)) /
+                      std::sqrt(static_cast<double>(D)) +
+                  full_mask;
+    probs = torch::softmax(logits, -1);
+    y = torch::matmul(probs.to(v.scalar_type()), m.values);
+  } else {
+    y = at::scaled_dot_product_attention(m.queries, m.keys, m.values, full_mask.expand({B, H, L, N + L}).to(q.scalar_type()),
+                                         0.0, false);
+  }
+  append_to_cache(cache, k, v, positions, probs, m.queries);
   return y;
 }
 

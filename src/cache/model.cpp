@@ -41,9 +41,7 @@ std::vector<layers::MixerState> make_layer_states(models::LanguageModelImpl& mod
   }
   std::vector<layers::MixerState> states(static_cast<size_t>(n));
   for (int64_t l = 0; l < n; ++l) {
-    DYSRA_CHECK_T(ConfigError, types[static_cast<size_t>(l)] != "sparse_attention", "cache: layer ", l,
-                  " is sparse_attention, which does not read through a KV cache policy yet");
-    if (types[static_cast<size_t>(l)] != "attention") continue;
+    if (types[static_cast<size_t>(l)] != "attention" && types[static_cast<size_t>(l)] != "sparse_attention") continue;
     auto info = info_of(model, l);
     if (!comps.empty() && comps[static_cast<size_t>(l)]) {
       if (!model.parameters().empty()) comps[static_cast<size_t>(l)]->to(model.parameters()[0].device());

@@ -6,6 +6,7 @@
 #include <random>
 #include <unordered_set>
 
+#include "dysra/cache/kv_cache.h"
 #include "dysra/core/error.h"
 #include "dysra/layers/rope.h"
 #include "dysra/ops/gathered_attention.h"
@@ -75,6 +76,65 @@ torch::Tensor SparseAttentionImpl::build_indices(int64_t n_queries, int64_t memo
   return idx;
 }
 
+torch::Tensor SparseAttentionImpl::index_lists(const MixerInputs& inputs, int64_t B, int64_t L, int64_t N,
+                                               const torch::Device& device) const {
+  const int64_t H = n_heads_, nb = (L + block_q_ - 1) / block_q_;
+  if (inputs.sparse_indices.defined()) {
+    const auto& si = inputs.sparse_indices;
+    DYSRA_CHECK(si.dim() == 4 && (si.size(0) == B || si.size(0) == 1) && si.size(1) == H && si.size(2) == nb,
+                "sparse_attention: MixerInputs::sparse_indices must be [B or 1, n_heads, n_blocks, K] = [", B, ", ",
+                H, ", ", nb, ", K] (n_blocks = ceil(L / block_q) = ceil(", L, " / ", block_q_, ")), got ",
+                si.sizes());
+    return si.to(device).expand({B, H, nb, si.size(3)});
+  }
+  return build_indices(L, N).to(device).view({1, 1, nb, -1}).expand({B, H, nb, -1});
+}
+
+torch::Tensor SparseAttentionImpl::forward_through_cache(const torch::Tensor& q, const torch::Tensor& k,
+                                                         const torch::Tensor& v, const torch::Tensor& pos,
+                                                         const MixerInputs& inputs, MixerState& state) {
+  auto& cache = *state.kv_cache;
+  DYSRA_CHECK_T(ConfigError, !cache.needs_attention(), "sparse_attention: cache policy '", cache.name(),
+                "' scores tokens by the attention probabilities of every query, which gathered attention does not form; "
+                "use full, window, streaming_llm, razor or compressive with sparse_attention layers");
+  const int64_t B = q.size(0), L = q.size(1), H = n_heads_;
+  auto qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // [B, H, L, Dh] pre-RoPE
+  auto m = cache::cache_memory(qh, kh, vh, pos, cache, rope_, rope_theta_);
+  const int64_t N = m.n_view + L;
+  // each row's entries right-aligned (padding first, order kept), so "the rows before the block" are the most
+  // recent entries of every row alike
+  auto order = std::get<1>(torch::sort(torch::isfinite(m.bias).to(torch::kInt32), /*stable=*/true, -1, false));
+  auto row = order.unsqueeze(-1).expand({B, H, N, head_dim_});
+  auto keys = m.keys.gather(2, row), vals = m.values.gather(2, row), bias = m.bias.gather(2, order);
+  auto idx = index_lists(inputs, B, L, N, q.device()).to(torch::kInt64);  // [B, H, nb, K]
+  const int64_t nb = idx.size(2), K = idx.size(3);
+  // padding entries are dropped from the lists; a summary standing for c tokens is listed c times, which gives
+  // its logit the count bias log c (gathered attention counts a row as often as it is listed)
+  auto b_at = bias.unsqueeze(2).expand({B, H, nb, N}).gather(3, idx.clamp_min(0));
+  auto ok = (idx >= 0) & torch::isfinite(b_at);
+  idx = torch::where(ok, idx, torch::full({}, -1, idx.options()));
+  auto c = torch::where(ok, b_at.to(torch::kFloat64).exp(), torch::zeros({}, torch::kFloat64));
+  auto cnt = c.round().to(torch::kInt64);
+  DYSRA_CHECK(((c - cnt.to(torch::kFloat64)).abs() <= 1e-3 * c.clamp_min(1)).all().item<bool>(),
+              "sparse_attention: the cache holds entries of non-integer count; gathered attention applies the count "
+              "bias by listing an entry count times");
+  const int64_t cmax = std::max<int64_t>(1, cnt.max().item<int64_t>());
+  if (cmax > 1) {
+    auto rep = torch::arange(cmax, idx.options()).view({1, 1, 1, 1, cmax});
+    idx = torch::where(rep < cnt.unsqueeze(-1), idx.unsqueeze(-1), torch::full({}, -1, idx.options()))
+              .view({B, H, nb, K * cmax});
+  }
+  ops::GatheredAttentionOptions go;
+  go.block_q = block_q_;
+  go.causal = true;
+  go.causal_offset = N - L;
+  auto y = ops::gathered_attention(m.queries.transpose(1, 2), keys.transpose(1, 2), vals.transpose(1, 2),
+                                   idx.contiguous(), go).out;  // [B, L, H, Dh]
+  cache::append_to_cache(cache, kh, vh, pos, {}, m.queries);
+  state.offset += L;
+  return o_(y.reshape({B, L, d_model_}));
+}
+
 torch::Tensor SparseAttentionImpl::forward(const torch::Tensor& x, const MixerInputs& inputs, MixerState* state) {
   DYSRA_CHECK(x.dim() == 3 && x.size(2) == d_model_, "sparse_attention: x must be [B, L, ", d_model_, "], got ",
               x.sizes());
@@ -83,8 +143,9 @@ torch::Tensor SparseAttentionImpl::forward(const torch::Tensor& x, const MixerIn
   auto q = q_(x).view({B, L, H, Dh});
   auto k = k_(x).view({B, L, H, Dh});
   auto v = v_(x).view({B, L, H, Dh});
+  auto pos = inputs.positions.defined() ? inputs.positions : default_positions(L, offset, x.device());
+  if (state && state->kv_cache) return forward_through_cache(q, k, v, pos, inputs, *state);
   if (rope_) {
-    auto pos = inputs.positions.defined() ? inputs.positions : default_positions(L, offset, x.device());
     q = apply_rope(q.transpose(1, 2), pos, rope_theta_).transpose(1, 2);
     k = apply_rope(k.transpose(1, 2), pos, rope_theta_).transpose(1, 2);
   }
@@ -101,18 +162,7 @@ torch::Tensor SparseAttentionImpl::forward(const torch::Tensor& x, const MixerIn
     state->offset = offset + L;
   }
   const int64_t N = k.size(1);
-  const int64_t nb = (L + block_q_ - 1) / block_q_;
-  torch::Tensor idx;
-  if (inputs.sparse_indices.defined()) {
-    const auto& si = inputs.sparse_indices;
-    DYSRA_CHECK(si.dim() == 4 && (si.size(0) == B || si.size(0) == 1) && si.size(1) == H && si.size(2) == nb,
-                "sparse_attention: MixerInputs::sparse_indices must be [B or 1, n_heads, n_blocks, K] = [", B, ", ",
-                H, ", ", nb, ", K] (n_blocks = ceil(L / block_q) = ceil(", L, " / ", block_q_, ")), got ",
-                si.sizes());
-    idx = si.to(x.device()).expand({B, H, nb, si.size(3)});
-  } else {
-    idx = build_indices(L, N).to(x.device()).view({1, 1, nb, -1}).expand({B, H, nb, -1});
-  }
+  auto idx = index_lists(inputs, B, L, N, x.device());
   ops::GatheredAttentionOptions go;
   go.block_q = block_q_;
   go.causal = true;

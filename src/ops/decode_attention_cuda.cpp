@@ -5,6 +5,9 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "decode_attention/decode_attention.h"
 #include "dysra/core/error.h"
 #include "ops/cuda_common.h"
@@ -28,7 +31,12 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_ne
   p.dtype = cuda_detail::kernel_dtype(K, kOp, "K");
   p.rows = static_cast<int>(B * H), p.n_slots = static_cast<int>(N), p.dim = static_cast<int>(D);
   p.slot = static_cast<int>(slot);
-  p.splits = kernels::decode_attention_splits(p.rows, p.n_slots);
+  // DYSRA_DECODE_SPLITS=n forces n splits per row (benchmark sweeps); otherwise the launcher's choice
+  static const int forced = [] {
+    const char* e = std::getenv("DYSRA_DECODE_SPLITS");
+    return e ? std::max(0, std::atoi(e)) : 0;
+  }();
+  p.splits = forced > 0 ? std::min<int>(forced, p.n_slots) : kernels::decode_attention_splits(p.rows, p.n_slots);
   p.scale = static_cast<float>(scale);
   p.q = q.data_ptr(), p.k_new = k_new.data_ptr(), p.v_new = v_new.data_ptr();
   p.k = K.data_ptr(), p.v = V.data_ptr(), p.bias = bias.data_ptr(), p.out = out.data_ptr();

@@ -222,6 +222,23 @@ struct Block {
 /// of its logits on the members (with rope_theta = 0: the mean of the raw keys, as without RoPE).
 Block compress_block(const Block& in, int64_t r, const std::string& method, double rope_theta = 0.0);
 
+/// What L new tokens may attend to through a cache (steps 1–2 of the protocol above), for attention layers that
+/// do their own attention (sparse_attention): the view's entries then the new tokens.
+struct CacheMemory {
+  torch::Tensor queries;  ///< [B, H, L, D] the new queries, rotated (RoPE) at the new tokens' positions
+  torch::Tensor keys;     ///< [B, H, N + L, D] view keys rotated at their positions, then the new keys rotated
+  torch::Tensor values;   ///< [B, H, N + L, D]
+  torch::Tensor bias;     ///< [B, H, N + L] float32: log(count) for view entries (−inf padding), 0 for new tokens
+  int64_t n_view = 0;     ///< N
+};
+/// q, k pre-RoPE, v: [B, H, L, D]; `positions` [L] int64 absolute (the policy may re-assign them, see CacheView).
+CacheMemory cache_memory(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                         const torch::Tensor& positions, const KVCachePolicy& cache, bool rope, double theta);
+/// Step 3 of the protocol: stores the new tokens (k pre-RoPE) in the cache; `probs` as KVAppend::probs (undefined
+/// unless cache.needs_attention()), `queries` the rotated queries (may be undefined).
+void append_to_cache(KVCachePolicy& cache, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& positions, const torch::Tensor& probs, const torch::Tensor& queries);
+
 /// Attention of the layer through the cache (protocol above): q, k pre-RoPE, v: [B, H, L, D]; `positions` [L]
 /// int64 absolute. Rotates with RoPE (theta) when `rope`. Appends to `cache`. Returns [B, H, L, D].
 torch::Tensor attend_through_cache(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

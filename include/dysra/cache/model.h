@@ -20,10 +20,9 @@ class LanguageModelImpl;
 
 namespace dysra::cache {
 
-/// One MixerState per layer of `model`; attention layers get a cache of `options` (LayerInfo from the model;
-/// method learned loads `options.compressor_path` unless `compressors` is given). Other mixers (mamba, linear
-/// attention) keep their own recurrent state. A sparse_attention layer is an error (it does not read through a
-/// cache policy yet).
+/// One MixerState per layer of `model`; attention and sparse_attention layers get a cache of `options` (LayerInfo
+/// from the model; method learned loads `options.compressor_path` unless `compressors` is given). Other mixers
+/// (mamba, linear attention) keep their own recurrent state.
 std::vector<layers::MixerState> make_layer_states(models::LanguageModelImpl& model, const CacheOptions& options,
                                                   const std::vector<LearnedCompressor>& compressors = {});
 

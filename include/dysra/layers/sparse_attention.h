@@ -13,6 +13,14 @@
 //            block start), so the same call gives the same lists (K = k + block_q);
 //   oracle — must come from the task (MixerInputs::sparse_indices); an error when missing.
 // Always causal within the memory.
+//
+// With a cache policy (MixerState::kv_cache, cache::make_layer_states) the memory is what the policy presents —
+// its raw entries and summaries (cache::cache_memory), each row's entries right-aligned, then the new tokens — and
+// the index lists point into that memory: the built-in window takes the most recent entries, sparse_indices
+// whatever the caller picked. Padding entries are dropped from the lists; a summary of c tokens is listed c times
+// (its logit then carries the count bias log c exactly). The new tokens are then appended to the cache. Policies
+// that score tokens by attention probabilities (h2o, snapkv, pyramidkv) are refused: gathered attention never
+// forms them.
 #pragma once
 #include <torch/nn/modules/linear.h>
 
@@ -32,6 +40,10 @@ class SparseAttentionImpl : public MixerImpl {
   torch::Tensor build_indices(int64_t n_queries, int64_t memory_len) const;
 
  private:
+  /// The lists of this call: MixerInputs::sparse_indices or build_indices, [B, H, n_blocks, K] on `device`.
+  torch::Tensor index_lists(const MixerInputs& inputs, int64_t B, int64_t L, int64_t N, const torch::Device& device) const;
+  torch::Tensor forward_through_cache(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                      const torch::Tensor& pos, const MixerInputs& inputs, MixerState& state);
   int64_t d_model_, n_heads_, head_dim_, block_q_, top_k_;
   uint64_t seed_;
   bool rope_;
