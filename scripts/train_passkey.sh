@@ -10,15 +10,7 @@ DEVICE="${2:-auto}"
 shift $(( $# < 2 ? $# : 2 ))
 DYSRA="${DYSRA_BIN:-${DYSRA_BUILD_DIR:-$ROOT/build}/dysra}"
 mkdir -p "$OUT"
-stage() {  # stage N LIMIT_S flags...
-  local n=$1 limit=$2
-  shift 2
-  local rc=0
-  timeout -s TERM "$limit" "$DYSRA" train "$ROOT/experiments/passkey.yaml" --device "$DEVICE" --run-dir "$OUT/stage$n" \
-    --set log.progress=lines "$@" > "$OUT/stage$n.log" 2>&1 || rc=$?
-  # 0: done; 124/130: stopped by the time limit after checkpointing
-  [[ $rc == 0 || $rc == 124 || $rc == 130 ]] || { tail -20 "$OUT/stage$n.log"; exit "$rc"; }
-  grep "eval step" "$OUT/stage$n.log" | tail -1
-}
+CONFIG="$ROOT/experiments/passkey.yaml"
+source "$ROOT/scripts/stages.sh"
 stage 1 "${DYSRA_STAGE1_S:-0}" --set data.synthetic.seq_len=1024 --set train.steps=1500 "$@"
 stage 2 "${DYSRA_STAGE2_S:-0}" --set train.init_from="$OUT/stage1" "$@"

@@ -18,16 +18,8 @@ DEVICE="${2:-auto}"
 shift $(( $# < 2 ? $# : 2 ))
 DYSRA="${DYSRA_BIN:-${DYSRA_BUILD_DIR:-$ROOT/build}/dysra}"
 mkdir -p "$OUT"
-stage() {  # stage N LIMIT_S flags...
-  local n=$1 limit=$2
-  shift 2
-  local rc=0
-  timeout -s TERM "$limit" "$DYSRA" train "$ROOT/experiments/stream_needle.yaml" --device "$DEVICE" \
-    --run-dir "$OUT/stage$n" --set log.progress=lines "$@" > "$OUT/stage$n.log" 2>&1 || rc=$?
-  # 0: done; 124/130: stopped by the time limit after checkpointing
-  [[ $rc == 0 || $rc == 124 || $rc == 130 ]] || { tail -20 "$OUT/stage$n.log"; exit "$rc"; }
-  grep "eval step" "$OUT/stage$n.log" | tail -1
-}
+CONFIG="$ROOT/experiments/stream_needle.yaml"
+source "$ROOT/scripts/stages.sh"
 short=(--set data.stream.seq_len=1024 --set data.stream.question_interval=256)
 stage 1 "${DYSRA_STAGE1_S:-0}" "${short[@]}" --set data.stream.skip=0 --set "data.stream.distances=[50, 100, 150, 200]" \
   --set train.steps=4000 "$@"
