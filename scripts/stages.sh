@@ -1,8 +1,16 @@
 # scripts/stages.sh — sourced by the staged-training scripts (train_passkey.sh, train_stream_needle.sh).
-# Needs DYSRA (the binary), CONFIG (experiment YAML), OUT (run folder), DEVICE. Defines
+# Sourced without arguments, it reads the script's own: [OUT_DIR] [DEVICE] [extra dysra train flags...] (OUT_DIR
+# defaults to DEFAULT_OUT; the extra flags stay in "$@" for the stages). Needs ROOT, DEFAULT_OUT and CONFIG (the
+# experiment YAML). Defines
 #   stage N LIMIT_S [dysra train flags...]
 # which trains OUT/stageN (log OUT/stageN.log) under a time limit in seconds (0 = none; on SIGTERM the trainer
 # checkpoints and stops) and prints the stage's last evaluation line.
+OUT="${1:-$DEFAULT_OUT}"
+DEVICE="${2:-auto}"
+shift $(( $# < 2 ? $# : 2 ))
+DYSRA="${DYSRA_BIN:-${DYSRA_BUILD_DIR:-$ROOT/build}/dysra}"
+mkdir -p "$OUT"
+
 stage() {
   local n=$1 limit=$2
   shift 2

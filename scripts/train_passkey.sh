@@ -5,11 +5,7 @@
 # DYSRA_STAGE1_S / DYSRA_STAGE2_S: time limits in seconds (SIGTERM: the stage checkpoints and stops).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-runs/passkey}"
-DEVICE="${2:-auto}"
-shift $(( $# < 2 ? $# : 2 ))
-DYSRA="${DYSRA_BIN:-${DYSRA_BUILD_DIR:-$ROOT/build}/dysra}"
-mkdir -p "$OUT"
+DEFAULT_OUT=runs/passkey
 CONFIG="$ROOT/experiments/passkey.yaml"
 source "$ROOT/scripts/stages.sh"
 stage 1 "${DYSRA_STAGE1_S:-0}" --set data.synthetic.seq_len=1024 --set train.steps=1500 "$@"

@@ -13,11 +13,7 @@
 # DYSRA_STAGE1_S … _STAGE4_S: time limits in seconds (SIGTERM: the stage checkpoints and stops).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-runs/stream_needle}"
-DEVICE="${2:-auto}"
-shift $(( $# < 2 ? $# : 2 ))
-DYSRA="${DYSRA_BIN:-${DYSRA_BUILD_DIR:-$ROOT/build}/dysra}"
-mkdir -p "$OUT"
+DEFAULT_OUT=runs/stream_needle
 CONFIG="$ROOT/experiments/stream_needle.yaml"
 source "$ROOT/scripts/stages.sh"
 short=(--set data.stream.seq_len=1024 --set data.stream.question_interval=256)
