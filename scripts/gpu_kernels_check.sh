@@ -3,11 +3,12 @@
 #   1. the whole GPU test binary (kernels vs float64 references, gradients, determinism, atomics spread);
 #   2. compute-sanitizer memcheck and racecheck on the small-size cases.
 # usage: scripts/gpu_kernels_check.sh [path/to/dysra_gpu_tests]   (default: build-gpu/tests/dysra_gpu_tests)
+# DYSRA_SANITIZE_FILTER: a gtest filter replacing the small cases of steps 2 and 3.
 # Exit status: 0 when all three steps pass; the summary at the end says which failed.
 set -uo pipefail
 BIN=${1:-build-gpu/tests/dysra_gpu_tests}
 CS=${COMPUTE_SANITIZER:-/usr/local/cuda/bin/compute-sanitizer}
-SMALL='SelectiveScanCuda.OddStateNoOptions:SelectiveScanCuda.AllFeaturesEachDtype:LinearAttentionCuda.Unnormalized:LinearAttentionCuda.NormalizedEachDtype:GatheredAttentionCuda.EachDtype:GatheredAttentionCuda.CausalGqaOddSizes'
+SMALL=${DYSRA_SANITIZE_FILTER:-'SelectiveScanCuda.OddStateNoOptions:SelectiveScanCuda.AllFeaturesEachDtype:LinearAttentionCuda.Unnormalized:LinearAttentionCuda.NormalizedEachDtype:GatheredAttentionCuda.EachDtype:GatheredAttentionCuda.CausalGqaOddSizes:DecodeAttentionCuda.EachDtypeAndHeadSize:DecodeAttentionCuda.WorkspaceKeptAcrossSteps'}
 if [[ ! -x "$BIN" ]]; then echo "gpu_kernels_check: no test binary at $BIN (build target dysra_gpu_tests)" >&2; exit 2; fi
 if [[ ! -x "$CS" ]]; then echo "gpu_kernels_check: compute-sanitizer not found at $CS (set COMPUTE_SANITIZER)" >&2; exit 2; fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true

@@ -9,11 +9,13 @@
 //     step is a pure stream of K and V: its speed is the bytes in flight per SM);
 //   * each group keeps its own online softmax (max m, sum l, EPT accumulated output elements) over the keys it
 //     took; the block merges its groups through shared memory and writes (m, l, acc[D]) of the split;
-//   * decode_attention_merge merges the splits of a row (one block of D threads per row) and writes the output.
+//   * the last block of a row to finish (a per-row atomic counter) merges the row's splits in split order and writes
+//     the output, so a step is one kernel launch.
 // Logits are taken in base 2 (q pre-scaled by scale · log2 e, bias by log2 e) with the MUFU exp2.
 // The new token: every block reads slot `slot` from q-side inputs k_new/v_new instead of K/V (bias 0), and the
 // block that owns the slot writes k_new, v_new and bias 0 into it; no block reads K/V/bias at that slot, so the
-// write races with nothing. No atomics: results are bitwise reproducible.
+// write races with nothing. The only atomic is the per-row completion counter;
+// the merge order is fixed, so results are bitwise reproducible.
 #include "decode_attention/decode_attention.h"
 
 #include <cuda_bf16.h>
@@ -125,7 +127,8 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionP
 #pragma unroll
   for (int e = 0; e < EPT; ++e) sm_acc[group][lane * EPT + e] = acc[e];
   __syncthreads();
-  float* ws = p.workspace + (static_cast<size_t>(row) * p.splits + split) * (D + 2);
+  float* ws_row = p.workspace + static_cast<size_t>(row) * p.splits * (D + 2);
+  float* ws = ws_row + static_cast<size_t>(split) * (D + 2);
   float M = -INFINITY;
 #pragma unroll 4
   for (int g = 0; g < GROUPS; ++g) M = fmaxf(M, sm_m[g]);
@@ -141,29 +144,34 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionP
       for (int g = 0; g < GROUPS; ++g) L += sm_l[g] * fast_exp2(sm_m[g] - M);
     ws[0] = M, ws[1] = L;
   }
-}
 
-template <typename T, int D>
-__global__ void decode_merge_kernel(DecodeAttentionParams p) {
-  const int row = blockIdx.x, d = threadIdx.x;
-  const float* ws = p.workspace + static_cast<size_t>(row) * p.splits * (D + 2);
-  float M = -INFINITY;
-  for (int s = 0; s < p.splits; ++s) M = fmaxf(M, ws[s * (D + 2)]);
-  float L = 0.f, a = 0.f;
-  if (M != -INFINITY)
-    for (int s = 0; s < p.splits; ++s) {
-      const float w = fast_exp2(ws[s * (D + 2)] - M);
-      L += ws[s * (D + 2) + 1] * w;
-      a += ws[s * (D + 2) + 2 + d] * w;
-    }
-  static_cast<T*>(p.out)[static_cast<size_t>(row) * D + d] = from_float<T>(L > 0.f ? a / L : 0.f);
+  // the last block of the row to finish merges the splits (in split order: the result does not depend on which
+  // block came last) and resets the row's counter for the next launch
+  __shared__ bool last;
+  __threadfence();  // this block's partial is visible device-wide before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(p.counters + row, 1) == p.splits - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  float Mr = -INFINITY;
+  for (int s = 0; s < p.splits; ++s) Mr = fmaxf(Mr, __ldcg(ws_row + s * (D + 2)));
+  for (int d = threadIdx.x; d < D; d += kThreads) {
+    float L = 0.f, a = 0.f;
+    if (Mr != -INFINITY)
+      for (int s = 0; s < p.splits; ++s) {
+        const float w = fast_exp2(__ldcg(ws_row + s * (D + 2)) - Mr);
+        L += __ldcg(ws_row + s * (D + 2) + 1) * w;
+        a += __ldcg(ws_row + s * (D + 2) + 2 + d) * w;
+      }
+    static_cast<T*>(p.out)[static_cast<size_t>(row) * D + d] = from_float<T>(L > 0.f ? a / L : 0.f);
+  }
+  if (threadIdx.x == 0) p.counters[row] = 0;
 }
 
 template <typename T, int D>
 cudaError_t launch(const DecodeAttentionParams& p, cudaStream_t stream) {
   decode_split_kernel<T, D><<<dim3(p.splits, p.rows), kThreads, 0, stream>>>(p);
-  DYSRA_CUDA_TRY(cudaGetLastError());
-  decode_merge_kernel<T, D><<<p.rows, D, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
@@ -193,9 +201,13 @@ int decode_attention_splits(int rows, int n_slots) {
   return std::min(want, most);
 }
 
+size_t decode_attention_workspace_floats(int rows, int splits, int dim) {
+  return static_cast<size_t>(rows) + static_cast<size_t>(rows) * splits * (dim + 2);
+}
+
 cudaError_t decode_attention(const DecodeAttentionParams& params, cudaStream_t stream) {
   if (!decode_attention_supported(params.dim) || params.rows < 1 || params.n_slots < 1 || params.splits < 1 ||
-      params.slot < 0 || params.slot >= params.n_slots)
+      params.slot < 0 || params.slot >= params.n_slots || params.workspace == nullptr || params.counters == nullptr)
     return cudaErrorInvalidValue;
   switch (params.dtype) {
     case DType::kBFloat16: return launch_dim<__nv_bfloat16>(params, stream);

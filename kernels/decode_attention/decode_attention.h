@@ -2,7 +2,9 @@
 //
 // Semantics: include/dysra/ops/decode_attention.h. All tensors contiguous, one dtype (K's) for q, k_new, v_new, K,
 // V, bias and out: q, k_new, v_new, out [rows, D]; K, V [rows, N, D]; bias [rows, N]; rows = batch · heads.
-// workspace: fp32, rows · splits · (D + 2) floats (the splits' partial max, sum and weighted values).
+// workspace: fp32, rows · splits · (D + 2) floats (the splits' partial max, sum and weighted values); counters: rows
+// ints that are 0 before a launch and 0 again after it (the kernel resets them), so a caller keeps one zeroed buffer
+// for all its steps.
 #pragma once
 #include <cstdint>
 
@@ -23,7 +25,11 @@ struct DecodeAttentionParams {
   void* bias = nullptr;
   void* out = nullptr;
   float* workspace = nullptr;
+  int* counters = nullptr;
 };
+
+/// Floats a caller's buffer needs for `rows` counters (as int) followed by the workspace (see above).
+size_t decode_attention_workspace_floats(int rows, int splits, int dim);
 
 /// Head sizes with a compiled kernel.
 bool decode_attention_supported(int dim);

@@ -30,11 +30,13 @@ RingCompressiveCache::RingCompressiveCache(const RingCacheOptions& o, int64_t B,
   k_ = torch::zeros({B, H, N_, D}, opts);
   v_ = torch::zeros({B, H, N_, D}, opts);
   bias_ = torch::full({B, H, 1, N_}, -kInf, opts);
+  decode_opts_.workspace = ops::decode_attention_workspace(k_);
 }
 
 int64_t RingCompressiveCache::bytes() const {
   int64_t b = 0;
-  for (const auto* t : {&k_, &v_, &bias_}) b += t->numel() * static_cast<int64_t>(t->element_size());
+  for (const auto* t : {&k_, &v_, &bias_, &decode_opts_.workspace})
+    if (t->defined()) b += t->numel() * static_cast<int64_t>(t->element_size());
   return b;
 }
 
@@ -97,7 +99,7 @@ torch::Tensor RingCompressiveCache::decode_rotated(const torch::Tensor& q_rot, c
               "ring cache: decode takes q, k, v of shape [", k_.size(0), ", ", k_.size(1), ", 1, ", k_.size(3), "], got ",
               q_rot.sizes(), " ", k_rot.sizes(), " ", v.sizes());
   // one op writes the token into its slot and attends over every slot (one fused CUDA step on the GPU)
-  auto y = ops::decode_attention(q_rot, k_rot, v, k_, v_, bias_, claim_slot());
+  auto y = ops::decode_attention(q_rot, k_rot, v, k_, v_, bias_, claim_slot(), decode_opts_);
   if (n_raw_ > M_) compress_oldest_block();
   return y;
 }

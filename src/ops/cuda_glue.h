@@ -24,7 +24,10 @@ GatheredAttentionResult gathered_attention(const torch::Tensor& q, const torch::
 
 /// decode_attention on validated inputs (contiguous, one dtype, D supported: decode_supported).
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_new, const torch::Tensor& v_new,
-                               torch::Tensor& K, torch::Tensor& V, torch::Tensor& bias, int64_t slot, double scale);
+                               torch::Tensor& K, torch::Tensor& V, torch::Tensor& bias, int64_t slot, double scale,
+                               const torch::Tensor& workspace);
+/// A zeroed workspace for K's geometry (counters + partials).
+torch::Tensor decode_workspace(const torch::Tensor& K);
 bool decode_supported(int64_t head_dim);
 
 }  // namespace dysra::ops::cuda

@@ -54,12 +54,20 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_ne
 #ifdef DYSRA_WITH_CUDA
   if (K.is_cuda() && dt != torch::kFloat64 && cuda::decode_supported(K.size(3)) &&
       use_cuda_kernels(Op::kDecodeAttention))
-    return cuda::decode_attention(qc, kc, vc, K, V, bias, slot, scale);
+    return cuda::decode_attention(qc, kc, vc, K, V, bias, slot, scale, options.workspace);
 #endif
   K.narrow(2, slot, 1).copy_(kc);
   V.narrow(2, slot, 1).copy_(vc);
   bias.narrow(3, slot, 1).fill_(0.0);
   return at::scaled_dot_product_attention(qc, K, V, bias, 0.0, false, scale);
+}
+
+torch::Tensor decode_attention_workspace(const torch::Tensor& K) {
+  DYSRA_CHECK(K.defined() && K.dim() == 4, "decode_attention_workspace: K must be [batch, heads, slots, D]");
+#ifdef DYSRA_WITH_CUDA
+  if (K.is_cuda() && K.scalar_type() != torch::kFloat64 && cuda::decode_supported(K.size(3))) return cuda::decode_workspace(K);
+#endif
+  return {};
 }
 
 torch::Tensor decode_attention_reference(const torch::Tensor& q, const torch::Tensor& k_new, const torch::Tensor& v_new,

@@ -452,6 +452,25 @@ TEST(DecodeAttentionCuda, ManySplitsAndFewSlots) {
   check_decode(3, 2, 70000, 64, torch::kFloat32, 13);    // long rows: splits of thousands of slots
 }
 
+TEST(DecodeAttentionCuda, WorkspaceKeptAcrossSteps) {
+  // the ring cache's use: one workspace for every step (the kernel must leave its split counters at zero)
+  REQUIRE_CUDA();
+  torch::manual_seed(9);
+  auto o = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA);
+  auto K = torch::randn({2, 4, 777, 64}, o), V = torch::randn({2, 4, 777, 64}, o);
+  auto bias = torch::zeros({2, 4, 1, 777}, o);
+  ops::DecodeAttentionOptions opt;
+  opt.workspace = ops::decode_attention_workspace(K);
+  ASSERT_TRUE(opt.workspace.defined());
+  for (int64_t slot : {3, 400, 776, 0, 401}) {
+    auto q = torch::randn({2, 4, 1, 64}, o), kn = torch::randn({2, 4, 1, 64}, o), vn = torch::randn({2, 4, 1, 64}, o);
+    auto ref = ops::decode_attention_reference(q.cpu(), kn.cpu(), vn.cpu(), K.cpu(), V.cpu(), bias.cpu(), slot);
+    auto out = ops::decode_attention(q, kn, vn, K, V, bias, slot, opt);
+    EXPECT_TRUE(close(out, ref, tol_of(torch::kFloat32), "step at slot " + std::to_string(slot)));
+  }
+  EXPECT_EQ(opt.workspace.narrow(0, 0, 8).abs().sum().item<float>(), 0.f) << "split counters left non-zero";
+}
+
 TEST(DecodeAttentionCuda, IsDeterministic) {
   REQUIRE_CUDA();
   torch::manual_seed(5);

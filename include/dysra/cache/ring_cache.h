@@ -9,7 +9,7 @@
 // on the device (slots padded to a multiple of 16), with the raw tokens in a ring of M + 1 slots and the summaries
 // in a ring of C / r groups. A decode step is one ops::decode_attention call — write the rotated key and the
 // value into one slot, set its bias, attend over all slots (empty slots carry −inf bias; on CUDA one split-K
-// kernel + one merge kernel, on the CPU a slot copy + scaled_dot_product_attention) — and every Δ steps one block
+// kernel launch, on the CPU a slot copy + scaled_dot_product_attention) — and every Δ steps one block
 // compression (the mean of the block's rotated keys, compress_block's rule) — O(1) work
 // and memory per token however long the stream is. Attention output is invariant to the order of the slots, so
 // it equals the policy's (tested).
@@ -17,6 +17,8 @@
 #include <torch/types.h>
 
 #include <cstdint>
+
+#include "dysra/ops/decode_attention.h"
 
 namespace dysra::cache {
 
@@ -42,7 +44,7 @@ class RingCompressiveCache {
   /// Appends L tokens [B, H, L, D] (k before RoPE) without attending: a prefill whose outputs are not needed.
   void append(const torch::Tensor& k, const torch::Tensor& v);
   int64_t tokens() const { return seen_; }
-  /// Bytes of every buffer (constant from construction on).
+  /// Bytes of every buffer, the decode kernel's workspace included (constant from construction on).
   int64_t bytes() const;
   /// Slots attended per row: sinks + summaries + raw currently held (≤ S + C + M + 1).
   int64_t held_slots() const;
@@ -55,6 +57,7 @@ class RingCompressiveCache {
   RingCacheOptions o_;
   int64_t S_, C_, M_, N_;      // N_ ≥ S + C + M + 1 slots (a multiple of 16)
   torch::Tensor k_, v_, bias_;
+  ops::DecodeAttentionOptions decode_opts_;  // the decode kernel's workspace, kept across steps
   int64_t seen_ = 0, raw_head_ = 0, n_raw_ = 0, n_groups_ = 0, next_group_ = 0;
 };
 

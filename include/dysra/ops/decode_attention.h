@@ -10,7 +10,8 @@
 // CUDA (`kernels/decode_attention`): a split-K ("flash-decoding") kernel — the slots of a row are cut into
 // splits, each thread block streams its split's keys and values once with 16-byte loads, keeps an online softmax,
 // and one small kernel merges the splits' partial results; the new token is read from k_new/v_new and written into
-// its slot in the same launch, so a step is two kernel launches whatever N is. D ∈ {64, 128}; other head sizes
+// its slot, and the last block of each row to finish merges the row's splits in a fixed order — one kernel launch
+// per step whatever N is, bitwise reproducible. D ∈ {64, 128}; other head sizes
 // and the CPU use the LibTorch path (slot copy + scaled_dot_product_attention).
 #pragma once
 #include <torch/types.h>
@@ -21,7 +22,14 @@ namespace dysra::ops {
 
 struct DecodeAttentionOptions {
   double scale = 0.0;  ///< 0 → 1/sqrt(D)
+  /// CUDA kernel scratch kept by the caller across steps (decode_attention_workspace(K)); undefined → a zeroed one
+  /// is allocated per call. Ignored on the LibTorch path.
+  torch::Tensor workspace;
 };
+
+/// The kernel's scratch for caches shaped like K (split counters, which every step leaves at zero, and the
+/// splits' partial results): a zeroed float32 tensor on K's device when the CUDA kernel serves K, else undefined.
+torch::Tensor decode_attention_workspace(const torch::Tensor& K);
 
 /// Writes k_new/v_new into `slot` of K/V (bias there := 0), then attends q over all slots. K, V, bias contiguous;
 /// q, k_new, v_new [B, H, 1, D] of any dtype (cast to K's); bias [B, H, 1, N] of K's dtype.
