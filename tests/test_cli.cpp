@@ -84,6 +84,26 @@ TEST(Cli, ConfigPrintsResolvedYamlWithOverrides) {
   EXPECT_NE(r.out.find("num_kv_pairs: 2"), std::string::npos) << r.out;
 }
 
+TEST(Cli, StreamRunTakesCacheAndStreamSectionsAndFlagsWin) {
+  dysra::test::TempDir dir;
+  auto cfg = dir.file("s.yaml",
+                      "model: {d_model: 32, n_layers: 1, n_heads: 2}\n"
+                      "cache: {policy: window, budget: 300}\n"
+                      "stream: {tokens: 5000, question_interval: 256, distances: [100], report_every: 500}\n");
+  const std::string out = dir.path("run");
+  auto r = run("stream run " + cfg + " --run-dir " + out + " --tokens 700 --set cache.budget=320");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(fs::path(out) / "stream_config.json");
+  std::string js((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(js.find("\"policy\": \"window\""), std::string::npos) << js;       // from the YAML
+  EXPECT_NE(js.find("\"budget\": 320"), std::string::npos) << js;               // --set over the YAML
+  EXPECT_NE(js.find("\"total_tokens\": 700"), std::string::npos) << js;         // a flag over the YAML
+  EXPECT_NE(js.find("\"question_interval\": 256"), std::string::npos) << js;    // from the YAML
+  auto bad = run("stream run " + dir.file("b.yaml", "cache:\n  policy: lru\n") + " --run-dir " + dir.path("b"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("b.yaml:2: cache.policy: unknown value \"lru\""), std::string::npos) << bad.out;
+}
+
 TEST(Cli, InterruptWritesACheckpointAndExits130) {
   dysra::test::TempDir dir;
   auto cfg = dir.file("t.yaml", kTiny);

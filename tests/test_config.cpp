@@ -120,8 +120,35 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"tokenizer_type", "data:\n  task: passkey\n  tokenizer: {type: bpe}\n", {},
                 "data.tokenizer.type: unknown value \"bpe\""},
         BadCase{"init_from_missing", "train:\n  init_from: /nonexistent/run\n", {},
-                "x.yaml:2: train.init_from: no such checkpoint or run directory: /nonexistent/run"}),
+                "x.yaml:2: train.init_from: no such checkpoint or run directory: /nonexistent/run"},
+        BadCase{"cache_policy", "cache:\n  policy: lru\n", {}, "x.yaml:2: cache.policy: unknown value \"lru\""},
+        BadCase{"cache_delta_over_raw", "cache:\n  policy: compressive\n  raw_slots: 512\n  delta: 600\n", {},
+                "cache.delta: must be <= raw_slots (512), got 600"},
+        BadCase{"cache_budget_missing", "cache: {policy: window}\n", {},
+                "cache.budget: policy window needs a budget >= 1 slot per head"},
+        BadCase{"stream_distance", "stream:\n  distances: [100, -5]\n", {}, "x.yaml:2: stream.distances: each must be > 0"},
+        BadCase{"stream_filler", "stream: {filler: lorem}\n", {}, "stream.filler: unknown value \"lorem\""}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
+
+TEST(Config, CacheAndStreamSections) {
+  auto o = dysra::config::parse_experiment(
+      "cache:\n  policy: compressive\n  raw_slots: 512\n  delta: 128\n  rank: 32\n  summary_slots: 640\n"
+      "  positions: cache\nstream:\n  tokens: 65536\n  distances: [200, 1500]\n  filler: essay\n",
+      "x.yaml", {"cache.method=mean"});
+  EXPECT_EQ(o.cache.policy, "compressive");
+  EXPECT_EQ(o.cache.raw_slots, 512);
+  EXPECT_EQ(o.cache.delta, 128);
+  EXPECT_EQ(o.cache.summary_slots, 640);
+  EXPECT_EQ(o.cache.method, "mean");
+  EXPECT_EQ(o.cache.positions, "cache");
+  EXPECT_EQ(o.stream.tokens, 65536u);
+  EXPECT_EQ(o.stream.distances, (std::vector<int64_t>{200, 1500}));
+  EXPECT_EQ(o.stream.filler, "essay");
+  // the resolved YAML carries them (and loads back the same)
+  auto back = dysra::config::parse_experiment(dysra::config::to_yaml(o), "resolved.yaml");
+  EXPECT_EQ(back.cache.rank, 32);
+  EXPECT_EQ(back.stream.distances, o.stream.distances);
+}
 
 TEST(Config, ExtendsCycleIsAnError) {
   dysra::test::TempDir dir;

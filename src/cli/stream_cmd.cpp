@@ -88,6 +88,53 @@ void add_cache_args(CLI::App* c, cache::CacheOptions& o) {
   c->add_option("--compressor", o.compressor_path, "learned compressors file (train-compressor)");
 }
 
+/// The run's stream options: the experiment's `cache` and `stream` sections when a config is given (defaults
+/// otherwise), then every flag given on the command line on top (flags win, as --set does).
+stream::StreamOptions stream_options(const CLI::App& cmd, const stream::StreamOptions& flags, const std::string& filler,
+                                     const ModelArgs& model) {
+  stream::StreamOptions o;
+  std::string fill = "noise";
+  if (!model.config.empty()) {
+    const auto exp = config::load_experiment(model.config, model.overrides);
+    o.cache = exp.cache;
+    const auto& s = exp.stream;
+    o.total_tokens = s.tokens, o.chunk_tokens = s.chunk, o.report_every = s.report_every;
+    o.facts.question_interval = static_cast<size_t>(s.question_interval);
+    o.facts.distances.assign(s.distances.begin(), s.distances.end());
+    o.facts.kind = s.kind, o.facts.hops = static_cast<size_t>(s.hops), o.facts.seed = s.seed;
+    o.checkpoint_every = s.checkpoint_every;
+    fill = s.filler;
+  } else {
+    o = flags;
+  }
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  auto take = [&](const char* flag, auto member) {
+    if (given(flag)) o.cache.*member = flags.cache.*member;
+  };
+  using C = cache::CacheOptions;
+  take("--policy", &C::policy), take("--budget", &C::budget), take("--sinks", &C::sink_tokens);
+  take("--window", &C::window), take("--positions", &C::positions), take("--obs-window", &C::obs_window);
+  take("--kernel", &C::kernel_size), take("--pooling", &C::pooling), take("--pyramid-beta", &C::pyramid_beta);
+  take("--retrieval-heads", &C::retrieval_heads), take("--razor-ratio", &C::razor_ratio);
+  take("--raw-slots", &C::raw_slots), take("--delta", &C::delta), take("--rank", &C::rank);
+  take("--summary-slots", &C::summary_slots), take("--recompress-depth", &C::recompress_depth);
+  take("--method", &C::method), take("--compressor", &C::compressor_path);
+  if (given("--tokens")) o.total_tokens = flags.total_tokens;
+  if (given("--chunk")) o.chunk_tokens = flags.chunk_tokens;
+  if (given("--report-every")) o.report_every = flags.report_every;
+  if (given("--question-interval")) o.facts.question_interval = flags.facts.question_interval;
+  if (given("--distances")) o.facts.distances = flags.facts.distances;
+  if (given("--seed")) o.facts.seed = flags.facts.seed;
+  if (given("--kind")) o.facts.kind = flags.facts.kind;
+  if (given("--hops")) o.facts.hops = flags.facts.hops;
+  if (given("--checkpoint-every")) o.checkpoint_every = flags.checkpoint_every;
+  if (given("--filler") || model.config.empty()) fill = filler;
+  o.run_dir = flags.run_dir, o.resume = flags.resume;
+  o.facts.filler = fill == "essay" ? data::Haystack::essay : data::Haystack::noise;
+  o.facts.chunk_size = static_cast<size_t>(std::max<int64_t>(o.chunk_tokens, 1));
+  return o;
+}
+
 }  // namespace
 
 void add_stream_commands(CLI::App& app, std::vector<Command>& out) {
@@ -121,12 +168,11 @@ void add_stream_commands(CLI::App& app, std::vector<Command>& out) {
   run->add_option("--checkpoint-every", r->opt.checkpoint_every, "tokens between checkpoints (0 = none)")
       ->capture_default_str();
   run->add_flag("--resume", r->opt.resume, "continue from RUN_DIR/stream.ckpt");
-  out.push_back({run, [r]() {
+  run->add_option("config", r->model.config, "experiment YAML (same as --config): model, cache and stream sections");
+  out.push_back({run, [r, run]() {
                    torch::Device dev(torch::kCPU);
                    auto model = build_model(r->model, &dev);
-                   auto o = r->opt;
-                   o.facts.filler = r->filler == "essay" ? data::Haystack::essay : data::Haystack::noise;
-                   o.facts.chunk_size = static_cast<size_t>(std::max<int64_t>(o.chunk_tokens, 1));
+                   auto o = stream_options(*run, r->opt, r->filler, r->model);
                    data::ByteTokenizer tok;
                    auto s = stream::run_stream(o, *model, tok);
                    std::cout << nlohmann::json{{"tokens", s.tokens}, {"questions", s.questions},

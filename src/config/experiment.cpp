@@ -1,6 +1,8 @@
 // Loading, merging, overriding and validating experiment YAML; the schema of every section.
 #include "dysra/config/experiment.h"
 
+#include "dysra/cache/kv_cache.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -531,6 +533,52 @@ void visit(V& v, train::LogOptions& o) {
   v.field("progress", o.progress, one_of({"auto", "bar", "lines"}));
 }
 template <class V>
+void visit(V& v, cache::CacheOptions& o) {
+  v.field("policy", o.policy, one_of(cache::cache_registry().names()));
+  v.field("budget", o.budget, at_least<int64_t>(0));
+  v.field("sink_tokens", o.sink_tokens, at_least<int64_t>(0));
+  v.field("window", o.window, at_least<int64_t>(0));
+  v.field("positions", o.positions, one_of({"", "original", "cache"}));
+  v.field("obs_window", o.obs_window, at_least<int64_t>(1));
+  v.field("kernel_size", o.kernel_size, at_least<int64_t>(1));
+  v.field("pooling", o.pooling, one_of({"max", "avg"}));
+  v.field("pyramid_beta", o.pyramid_beta, positive());
+  v.field("retrieval_heads", o.retrieval_heads);
+  v.field("razor_ratio", o.razor_ratio, at_least<double>(0.0));
+  v.field("raw_slots", o.raw_slots, at_least<int64_t>(1));
+  v.field("delta", o.delta, at_least<int64_t>(1));
+  v.field("rank", o.rank, at_least<int64_t>(1));
+  v.field("summary_slots", o.summary_slots, at_least<int64_t>(0));
+  v.field("recompress_depth", o.recompress_depth, at_least<int64_t>(1));
+  v.field("method", o.method, one_of({"svd", "mean", "learned"}));
+  v.field("compressor_path", o.compressor_path, existing_file_or_empty());
+  if (o.policy == "compressive") {
+    if (o.delta > o.raw_slots) v.fail("delta", detail::str_cat("must be <= raw_slots (", o.raw_slots, "), got ", o.delta));
+    if (o.rank > o.delta) v.fail("rank", detail::str_cat("must be <= delta (", o.delta, "), got ", o.rank));
+    if (o.method == "learned" && o.compressor_path.empty()) v.fail("compressor_path", "required for method learned");
+  }
+  if ((o.policy == "window" || o.policy == "streaming_llm" || o.policy == "h2o" || o.policy == "snapkv" ||
+       o.policy == "pyramidkv") && o.budget < 1)
+    v.fail("budget", detail::str_cat("policy ", o.policy, " needs a budget >= 1 slot per head"));
+}
+template <class V>
+void visit(V& v, StreamRunOptions& o) {
+  v.field("tokens", o.tokens);
+  v.field("chunk", o.chunk, at_least<int64_t>(1));
+  v.field("report_every", o.report_every);
+  v.field("question_interval", o.question_interval, at_least<int64_t>(2));
+  v.field("distances", o.distances);
+  v.field("filler", o.filler, one_of({"noise", "essay"}));
+  v.field("kind", o.kind, one_of({"needle", "chain", "variables"}));
+  v.field("hops", o.hops, at_least<int64_t>(1));
+  v.field("seed", o.seed);
+  v.field("checkpoint_every", o.checkpoint_every);
+  if (o.report_every < 1) v.fail("report_every", "must be >= 1");
+  if (o.distances.empty()) v.fail("distances", "must not be empty");
+  for (int64_t d : o.distances)
+    if (d <= 0) v.fail("distances", detail::str_cat("each must be > 0, got ", d));
+}
+template <class V>
 void visit(V& v, ExperimentOptions& o) {
   v.field("name", o.name);
   v.field("seed", o.seed);
@@ -540,6 +588,8 @@ void visit(V& v, ExperimentOptions& o) {
   v.section("train", [&](V& s) { visit(s, o.train); });
   v.section("eval", [&](V& s) { visit(s, o.eval); });
   v.section("log", [&](V& s) { visit(s, o.log); });
+  v.section("cache", [&](V& s) { visit(s, o.cache); });
+  v.section("stream", [&](V& s) { visit(s, o.stream); });
 }
 
 ExperimentOptions bind(Doc& doc, const std::vector<std::string>& overrides) {

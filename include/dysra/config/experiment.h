@@ -8,11 +8,26 @@
 #include <string>
 #include <vector>
 
+#include "dysra/cache/options.h"
 #include "dysra/data/task.h"
 #include "dysra/models/options.h"
 #include "dysra/train/options.h"
 
 namespace dysra::config {
+
+/// Section `stream`: what `dysra stream run` feeds through the model (a FactStream; see dysra/stream/runner.h).
+struct StreamRunOptions {
+  uint64_t tokens = 100000;             ///< stream length in model tokens
+  int64_t chunk = 256;                  ///< prefill chunk length
+  uint64_t report_every = 8192;         ///< interval length (tokens) of stream.jsonl
+  int64_t question_interval = 4096;     ///< tokens between questions
+  std::vector<int64_t> distances{1024}; ///< fact distances (tokens), cycled
+  std::string filler = "noise";         ///< noise | essay
+  std::string kind = "needle";          ///< needle | chain | variables
+  int64_t hops = 2;
+  uint64_t seed = 42;                   ///< stream seed
+  uint64_t checkpoint_every = 0;        ///< tokens between stream checkpoints (0: none)
+};
 
 struct ExperimentOptions {
   std::string name = "experiment";
@@ -23,6 +38,8 @@ struct ExperimentOptions {
   train::TrainOptions train;
   train::EvalOptions eval;
   train::LogOptions log;
+  cache::CacheOptions cache;  ///< the KV cache policy of every attention layer when streaming (`dysra stream run`)
+  StreamRunOptions stream;
 };
 
 /// Loads `path`, applies its `extends:` chain and the overrides ("a.b=value", value parsed as YAML),
