@@ -104,23 +104,70 @@ std::vector<double> compression_block_errors(const CompressionSample& s, int64_t
   return errors;
 }
 
+namespace {
+CompressionSample select_blocks(const CompressionSample& s, const torch::Tensor& rows) {
+  CompressionSample out;
+  out.keys = s.keys.index_select(0, rows.to(s.keys.device()));
+  out.values = s.values.index_select(0, rows.to(s.values.device()));
+  out.key_pos = s.key_pos.index_select(0, rows.to(s.key_pos.device()));
+  out.queries = s.queries.index_select(0, rows.to(s.queries.device()));
+  return out;
+}
+}  // namespace
+
 std::vector<double> train_compressor(LearnedCompressor& c, const std::vector<CompressionSample>& samples,
                                      const CompressorTrainOptions& o, bool rope, double theta) {
   DYSRA_CHECK_T(ConfigError, o.steps >= 0 && o.lr > 0, "compressor training: steps >= 0 and lr > 0");
-  std::vector<CompressionSample> usable;
-  for (const auto& s : samples)
-    if (s.keys.defined() && s.keys.size(0) > 0) usable.push_back(s);
-  DYSRA_CHECK(!usable.empty() || o.steps == 0, "compressor training: no samples");
+  DYSRA_CHECK_T(ConfigError, o.holdout >= 0 && o.holdout < 1 && o.eval_every >= 1,
+                "compressor training: holdout must be in [0, 1) and eval_every >= 1");
+  std::vector<CompressionSample> train, held;
+  for (const auto& s : samples) {
+    if (!s.keys.defined() || s.keys.size(0) == 0) continue;
+    const int64_t G = s.keys.size(0);
+    const int64_t every = o.holdout > 0 ? std::max<int64_t>(2, static_cast<int64_t>(std::llround(1.0 / o.holdout))) : 0;
+    if (every == 0 || G < 2) {
+      train.push_back(s);
+      continue;
+    }
+    std::vector<int64_t> tr, ho;
+    for (int64_t g = 0; g < G; ++g) (g % every == every - 1 ? ho : tr).push_back(g);
+    if (ho.empty()) ho.push_back(G - 1), tr.pop_back();
+    train.push_back(select_blocks(s, torch::tensor(tr, torch::kInt64)));
+    held.push_back(select_blocks(s, torch::tensor(ho, torch::kInt64)));
+  }
+  DYSRA_CHECK(!train.empty() || o.steps == 0, "compressor training: no samples");
   torch::manual_seed(o.seed);
   torch::optim::Adam opt(c->parameters(), torch::optim::AdamOptions(o.lr));
+  auto held_loss = [&] {
+    torch::NoGradGuard ng;
+    double sum = 0;
+    for (const auto& h : held) sum += attention_reconstruction_loss(c, h, rope, theta).item<double>();
+    return sum;
+  };
+  auto snapshot = [&] {
+    std::vector<torch::Tensor> p;
+    for (const auto& t : c->parameters()) p.push_back(t.detach().clone());
+    return p;
+  };
+  double best = held.empty() ? 0.0 : held_loss();
+  auto best_params = held.empty() ? std::vector<torch::Tensor>{} : snapshot();
   std::vector<double> losses;
   for (int64_t step = 0; step < o.steps; ++step) {
-    const auto& s = usable[static_cast<size_t>(step) % usable.size()];
+    const auto& s = train[static_cast<size_t>(step) % train.size()];
     opt.zero_grad();
     auto loss = attention_reconstruction_loss(c, s, rope, theta);
     loss.backward();
     opt.step();
     losses.push_back(loss.item<double>());
+    if (!held.empty() && ((step + 1) % o.eval_every == 0 || step + 1 == o.steps)) {
+      const double h = held_loss();
+      if (h < best) best = h, best_params = snapshot();
+    }
+  }
+  if (!held.empty()) {
+    torch::NoGradGuard ng;
+    auto params = c->parameters();
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_params[i]);
   }
   return losses;
 }
