@@ -433,6 +433,15 @@ TEST(RingCache, DecodeEqualsTheCompressivePolicyOverALongStream) {
     auto q = torch::randn({1, H, 1, D}, torch::kFloat64) * 2, k = torch::randn({1, H, 1, D}, torch::kFloat64) * 2;
     auto v = torch::randn({1, H, 1, D}, torch::kFloat64);
     auto want = cache::attend_through_cache(q, k, v, torch::tensor({t}, torch::kInt64), *policy, true, 10000.0);
+    if (t == 7) {  // a bad call (wrong head count) is an error naming the shape and leaves the ring as it was
+      try {
+        ring.decode(q.narrow(1, 0, 2), k.narrow(1, 0, 2), v.narrow(1, 0, 2));
+        ADD_FAILURE() << "no error for a wrong shape";
+      } catch (const dysra::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("q must be [1, 3, 1, 8]"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(ring.tokens(), 7);
+    }
     auto got = ring.decode(q, k, v);
     worst = std::max(worst, (got - want).abs().max().item<double>());
     // the policy's bias is float32 (log 2 to ~1e-8), the ring's float64

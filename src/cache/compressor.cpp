@@ -120,11 +120,12 @@ std::vector<double> train_compressor(LearnedCompressor& c, const std::vector<Com
   DYSRA_CHECK_T(ConfigError, o.steps >= 0 && o.lr > 0, "compressor training: steps >= 0 and lr > 0");
   DYSRA_CHECK_T(ConfigError, o.holdout >= 0 && o.holdout < 1 && o.eval_every >= 1,
                 "compressor training: holdout must be in [0, 1) and eval_every >= 1");
+  // every `every`-th block of a sample is held out (0: none)
+  const int64_t every = o.holdout > 0 ? std::max<int64_t>(2, static_cast<int64_t>(std::llround(1.0 / o.holdout))) : 0;
   std::vector<CompressionSample> train, held;
   for (const auto& s : samples) {
     if (!s.keys.defined() || s.keys.size(0) == 0) continue;
     const int64_t G = s.keys.size(0);
-    const int64_t every = o.holdout > 0 ? std::max<int64_t>(2, static_cast<int64_t>(std::llround(1.0 / o.holdout))) : 0;
     if (every == 0 || G < 2) {
       train.push_back(s);
       continue;

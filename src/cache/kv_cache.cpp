@@ -593,10 +593,10 @@ torch::Tensor rope_at(const torch::Tensor& x, const torch::Tensor& pos, double t
 CacheMemory cache_memory(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                          const torch::Tensor& positions, const KVCachePolicy& cache, bool rope, double theta) {
   DYSRA_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
-              "attend_through_cache: q, k, v must be [B, H, L, D] of one shape, got ", q.sizes(), k.sizes(), v.sizes());
+              "cache_memory: q, k, v must be [B, H, L, D] of one shape, got ", q.sizes(), k.sizes(), v.sizes());
   const int64_t B = q.size(0), H = q.size(1), L = q.size(2);
   DYSRA_CHECK(positions.defined() && positions.dim() == 1 && positions.size(0) == L,
-              "attend_through_cache: positions must be [L] = [", L, "], got ", positions.sizes());
+              "cache_memory: positions must be [L] = [", L, "], got ", positions.sizes());
   auto view = cache.view();
   const int64_t N = view.size();
   auto dev = q.device();

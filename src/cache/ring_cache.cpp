@@ -48,16 +48,13 @@ torch::Tensor RingCompressiveCache::rotate(const torch::Tensor& x, double positi
   return rope_at(x, pos, o_.rope_theta);
 }
 
-int64_t RingCompressiveCache::claim_slot() {
-  int64_t slot;
-  if (seen_ < S_) {
-    slot = seen_;
-  } else {
-    slot = S_ + C_ + (raw_head_ + n_raw_) % (M_ + 1);
-    ++n_raw_;
-  }
+int64_t RingCompressiveCache::next_slot() const {
+  return seen_ < S_ ? seen_ : S_ + C_ + (raw_head_ + n_raw_) % (M_ + 1);
+}
+
+void RingCompressiveCache::advance() {
+  if (seen_ >= S_) ++n_raw_;
   ++seen_;
-  return slot;
 }
 
 void RingCompressiveCache::put(int64_t slot, const torch::Tensor& k_rot, const torch::Tensor& v) {
@@ -94,12 +91,11 @@ void RingCompressiveCache::compress_oldest_block() {
 
 torch::Tensor RingCompressiveCache::decode_rotated(const torch::Tensor& q_rot, const torch::Tensor& k_rot,
                                                    const torch::Tensor& v) {
-  DYSRA_CHECK(q_rot.dim() == 4 && q_rot.size(2) == 1 && k_rot.sizes() == q_rot.sizes() && v.sizes() == q_rot.sizes() &&
-                  q_rot.size(0) == k_.size(0) && q_rot.size(1) == k_.size(1) && q_rot.size(3) == k_.size(3),
-              "ring cache: decode takes q, k, v of shape [", k_.size(0), ", ", k_.size(1), ", 1, ", k_.size(3), "], got ",
-              q_rot.sizes(), " ", k_rot.sizes(), " ", v.sizes());
-  // one op writes the token into its slot and attends over every slot (one fused CUDA step on the GPU)
-  auto y = ops::decode_attention(q_rot, k_rot, v, k_, v_, bias_, claim_slot(), decode_opts_);
+  // one op writes the token into its slot and attends over every slot (one fused CUDA step on the GPU); it checks
+  // that q, k and v are [B, H, 1, D] of the buffers' B, H and D before anything is written, and the counters
+  // advance only after it
+  auto y = ops::decode_attention(q_rot, k_rot, v, k_, v_, bias_, next_slot(), decode_opts_);
+  advance();
   if (n_raw_ > M_) compress_oldest_block();
   return y;
 }
@@ -118,7 +114,7 @@ void RingCompressiveCache::append(const torch::Tensor& k, const torch::Tensor& v
   auto vv = v.to(v_.scalar_type());
   const int64_t L = k.size(2);
   int64_t i = 0;
-  for (; i < L && seen_ < S_; ++i) put(claim_slot(), kr.narrow(2, i, 1), vv.narrow(2, i, 1));  // sinks
+  for (; i < L && seen_ < S_; ++i) put(next_slot(), kr.narrow(2, i, 1), vv.narrow(2, i, 1)), advance();  // sinks
   // runs of raw tokens: as many as fit before the next compression and before the ring wraps, in one copy each
   while (i < L) {
     const int64_t tail = (raw_head_ + n_raw_) % (M_ + 1);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -48,10 +49,15 @@ void add_model_args(CLI::App* c, ModelArgs& a) {
   c->add_option("--threads", a.threads, "CPU threads (0 = torch default)")->capture_default_str();
 }
 
-models::LanguageModel build_model(const ModelArgs& a, torch::Device* dev) {
+/// The model of `a`: the `model` section of `exp` (the loaded --config; loaded here when null), or a random
+/// Transformer of the --d-model/--layers/--heads flags without a config.
+models::LanguageModel build_model(const ModelArgs& a, torch::Device* dev,
+                                  const config::ExperimentOptions* exp = nullptr) {
   if (a.threads > 0) torch::set_num_threads(static_cast<int>(a.threads));
   models::ModelOptions mo;
-  if (!a.config.empty()) {
+  if (exp) {
+    mo = exp->model;
+  } else if (!a.config.empty()) {
     mo = config::load_experiment(a.config, a.overrides).model;
   } else {
     DYSRA_CHECK_T(ConfigError, a.weights.empty(), "--weights needs --config (the model's architecture)");
@@ -88,25 +94,18 @@ void add_cache_args(CLI::App* c, cache::CacheOptions& o) {
   c->add_option("--compressor", o.compressor_path, "learned compressors file (train-compressor)");
 }
 
-/// The run's stream options: the experiment's `cache` and `stream` sections when a config is given (defaults
-/// otherwise), then every flag given on the command line on top (flags win, as --set does).
-stream::StreamOptions stream_options(const CLI::App& cmd, const stream::StreamOptions& flags, const std::string& filler,
-                                     const ModelArgs& model) {
-  stream::StreamOptions o;
-  std::string fill = "noise";
-  if (!model.config.empty()) {
-    const auto exp = config::load_experiment(model.config, model.overrides);
-    o.cache = exp.cache;
-    const auto& s = exp.stream;
-    o.total_tokens = s.tokens, o.chunk_tokens = s.chunk, o.report_every = s.report_every;
-    o.facts.question_interval = static_cast<size_t>(s.question_interval);
-    o.facts.distances.assign(s.distances.begin(), s.distances.end());
-    o.facts.kind = s.kind, o.facts.hops = static_cast<size_t>(s.hops), o.facts.seed = s.seed;
-    o.checkpoint_every = s.checkpoint_every;
-    fill = s.filler;
-  } else {
-    o = flags;
-  }
+/// Overrides `o` with the config's `cache` and `stream` sections, then with every flag given on the command line
+/// (their values in `flags`, the --filler value in `flags_filler`): flags win over the file, as --set does.
+void override_from_config(const CLI::App& cmd, const stream::StreamOptions& flags, const std::string& flags_filler,
+                          const config::ExperimentOptions& exp, stream::StreamOptions& o, std::string& filler) {
+  o.cache = exp.cache;
+  const auto& s = exp.stream;
+  o.total_tokens = s.tokens, o.chunk_tokens = s.chunk, o.report_every = s.report_every;
+  o.facts.question_interval = static_cast<size_t>(s.question_interval);
+  o.facts.distances.assign(s.distances.begin(), s.distances.end());
+  o.facts.kind = s.kind, o.facts.hops = static_cast<size_t>(s.hops), o.facts.seed = s.seed;
+  o.checkpoint_every = s.checkpoint_every;
+  filler = s.filler;
   auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
   auto take = [&](const char* flag, auto member) {
     if (given(flag)) o.cache.*member = flags.cache.*member;
@@ -128,8 +127,16 @@ stream::StreamOptions stream_options(const CLI::App& cmd, const stream::StreamOp
   if (given("--kind")) o.facts.kind = flags.facts.kind;
   if (given("--hops")) o.facts.hops = flags.facts.hops;
   if (given("--checkpoint-every")) o.checkpoint_every = flags.checkpoint_every;
-  if (given("--filler") || model.config.empty()) fill = filler;
-  o.run_dir = flags.run_dir, o.resume = flags.resume;
+  if (given("--filler")) filler = flags_filler;
+}
+
+/// The run's stream options: the flags, or with a config (`exp`, loaded once by the caller) its `cache` and
+/// `stream` sections with the given flags on top.
+stream::StreamOptions stream_options(const CLI::App& cmd, const stream::StreamOptions& flags, const std::string& filler,
+                                     const config::ExperimentOptions* exp) {
+  stream::StreamOptions o = flags;
+  std::string fill = filler;
+  if (exp) override_from_config(cmd, flags, filler, *exp, o, fill);
   o.facts.filler = fill == "essay" ? data::Haystack::essay : data::Haystack::noise;
   o.facts.chunk_size = static_cast<size_t>(std::max<int64_t>(o.chunk_tokens, 1));
   return o;
@@ -171,8 +178,10 @@ void add_stream_commands(CLI::App& app, std::vector<Command>& out) {
   run->add_option("config", r->model.config, "experiment YAML (same as --config): model, cache and stream sections");
   out.push_back({run, [r, run]() {
                    torch::Device dev(torch::kCPU);
-                   auto model = build_model(r->model, &dev);
-                   auto o = stream_options(*run, r->opt, r->filler, r->model);
+                   std::optional<config::ExperimentOptions> exp;  // read once: model, cache and stream sections
+                   if (!r->model.config.empty()) exp = config::load_experiment(r->model.config, r->model.overrides);
+                   auto model = build_model(r->model, &dev, exp ? &*exp : nullptr);
+                   auto o = stream_options(*run, r->opt, r->filler, exp ? &*exp : nullptr);
                    data::ByteTokenizer tok;
                    auto s = stream::run_stream(o, *model, tok);
                    std::cout << nlohmann::json{{"tokens", s.tokens}, {"questions", s.questions},

@@ -25,25 +25,19 @@ int splits_for(int rows, int n_slots) {
   }();
   return forced > 0 ? std::min(forced, n_slots) : kernels::decode_attention_splits(rows, n_slots);
 }
-int64_t workspace_floats(const torch::Tensor& K) {
-  const int rows = static_cast<int>(K.size(0) * K.size(1)), n = static_cast<int>(K.size(2));
-  return static_cast<int64_t>(kernels::decode_attention_workspace_floats(rows, splits_for(rows, n), static_cast<int>(K.size(3))));
-}
 }  // namespace
 
 torch::Tensor decode_workspace(const torch::Tensor& K) {
-  return torch::zeros({workspace_floats(K)}, K.options().dtype(torch::kFloat32));
+  const int rows = static_cast<int>(K.size(0) * K.size(1)), n = static_cast<int>(K.size(2));
+  const auto floats = kernels::decode_attention_workspace_floats(rows, splits_for(rows, n), static_cast<int>(K.size(3)));
+  return torch::zeros({static_cast<int64_t>(floats)}, K.options().dtype(torch::kFloat32));
 }
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_new, const torch::Tensor& v_new,
                                torch::Tensor& K, torch::Tensor& V, torch::Tensor& bias, int64_t slot, double scale,
                                const torch::Tensor& workspace) {
   constexpr const char* kOp = "decode_attention";
-  const auto dev = K.device();
-  for (auto [t, name] : {std::pair{&q, "q"}, std::pair{&k_new, "k_new"}, std::pair{&v_new, "v_new"},
-                         std::pair<const torch::Tensor*, const char*>{&V, "V"},
-                         std::pair<const torch::Tensor*, const char*>{&bias, "bias"}})
-    cuda_detail::check_device(*t, dev, kOp, name);
+  const auto dev = K.device();  // every input is on it (ops::decode_attention validated them)
   c10::cuda::CUDAGuard guard(dev);
   const int64_t B = K.size(0), H = K.size(1), N = K.size(2), D = K.size(3);
   auto out = torch::empty({B, H, 1, D}, K.options());
@@ -55,7 +49,7 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k_ne
   p.scale = static_cast<float>(scale);
   p.q = q.data_ptr(), p.k_new = k_new.data_ptr(), p.v_new = v_new.data_ptr();
   p.k = K.data_ptr(), p.v = V.data_ptr(), p.bias = bias.data_ptr(), p.out = out.data_ptr();
-  const int64_t need = workspace_floats(K);
+  const auto need = static_cast<int64_t>(kernels::decode_attention_workspace_floats(p.rows, p.splits, p.dim));
   torch::Tensor ws = workspace.defined() ? workspace : torch::zeros({need}, K.options().dtype(torch::kFloat32));
   DYSRA_CHECK(ws.scalar_type() == torch::kFloat32 && ws.is_contiguous() && ws.device() == dev && ws.numel() >= need,
               "decode_attention: options.workspace must be a contiguous float32 tensor on ", dev, " of at least ", need,

@@ -51,7 +51,8 @@ class RingCompressiveCache {
 
  private:
   torch::Tensor rotate(const torch::Tensor& x, double position) const;
-  int64_t claim_slot();  // the slot of the next token (advances the counters)
+  int64_t next_slot() const;  // the slot the next token goes to
+  void advance();              // counts that token in
   void put(int64_t slot, const torch::Tensor& k_rot, const torch::Tensor& v);  // slots [slot, slot + L) valid
   void compress_oldest_block();
   RingCacheOptions o_;
