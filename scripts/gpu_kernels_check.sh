@@ -8,7 +8,7 @@
 set -uo pipefail
 BIN=${1:-build-gpu/tests/dysra_gpu_tests}
 CS=${COMPUTE_SANITIZER:-/usr/local/cuda/bin/compute-sanitizer}
-SMALL=${DYSRA_SANITIZE_FILTER:-'SelectiveScanCuda.OddStateNoOptions:SelectiveScanCuda.AllFeaturesEachDtype:LinearAttentionCuda.Unnormalized:LinearAttentionCuda.NormalizedEachDtype:GatheredAttentionCuda.EachDtype:GatheredAttentionCuda.CausalGqaOddSizes:DecodeAttentionCuda.EachDtypeAndHeadSize:DecodeAttentionCuda.WorkspaceKeptAcrossSteps'}
+SMALL=${DYSRA_SANITIZE_FILTER:-'SelectiveScanCuda.OddStateNoOptions:SelectiveScanCuda.AllFeaturesEachDtype:LinearAttentionCuda.Unnormalized:LinearAttentionCuda.NormalizedEachDtype:LinearAttentionCuda.TensorCorePathBf16:GatheredAttentionCuda.EachDtype:GatheredAttentionCuda.CausalGqaOddSizes:GatheredAttentionCuda.TensorCorePath:DecodeAttentionCuda.EachDtypeAndHeadSize:DecodeAttentionCuda.WorkspaceKeptAcrossSteps'}
 if [[ ! -x "$BIN" ]]; then echo "gpu_kernels_check: no test binary at $BIN (build target dysra_gpu_tests)" >&2; exit 2; fi
 if [[ ! -x "$CS" ]]; then echo "gpu_kernels_check: compute-sanitizer not found at $CS (set COMPUTE_SANITIZER)" >&2; exit 2; fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true

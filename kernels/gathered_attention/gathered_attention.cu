@@ -20,7 +20,12 @@
 // 16 MB + the 2,048 gathered rows per head 8 MB → 7 µs. It is compute-bound. This version multiplies on fp32
 // CUDA cores (≤ 67 TFLOP/s), not tensor cores: measured 9.4 ms forward at shape (a) on an H200 (7 TFLOP/s),
 // ~50× slower than gather + SDPA. Correct, but the tensor-core (wgmma/mma.sync) rewrite is still to do.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
 #include "common/device_utils.cuh"
+#include "common/mma.cuh"
 #include "gathered_attention/gathered_attention.h"
 
 namespace dysra::kernels {
@@ -325,6 +330,452 @@ __global__ void __launch_bounds__(kThreads) gathered_attention_bwd_kernel(Gather
   }
 }
 
+
+// ------------------------------------------------------------------------------------------ tensor-core forward
+// Flash-attention-2 layout on mma.sync m16n8k16: one block = 64 rows (4 warps × 16) of one (b, kv head g, query
+// block j); key tiles of 64 rows are gathered through the list straight into shared memory with cp.async, the
+// next tile in flight while the current one is multiplied. S = Q Kᵀ and O += P V on tensor cores (fp32
+// accumulators), the online softmax in registers (base-2, running max/sum per row, 4 lanes per row). Blocks are
+// ordered kv-head-major so that the blocks resident at one time read the same head's memory (32 MB for
+// N = 65,536, D = 128, bf16 k and v), which the 50 MB L2 then serves.
+template <int D>
+struct GaMmaTile {
+  static constexpr int kRows = 64, kKeys = 64, kLd = D + 8;
+  static constexpr size_t smem_bytes() { return 2 * (size_t(kRows) * kLd + 4 * size_t(kKeys) * kLd) + 2 * 4 * kKeys; }
+};
+
+struct MmaRow {
+  bool valid;
+  int t, h;
+  int64_t pos;
+};
+
+/// Row r (0..63) of the block: kv head g = blockIdx.y / n_blocks, list j = blockIdx.y % n_blocks (head-major).
+__device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int r) {
+  const int group = p.heads / p.kv_heads, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
+  const int R = blockIdx.x * 64 + r, hi = R / p.block_q, qi = R % p.block_q;
+  MmaRow ri;
+  ri.t = jblk * p.block_q + qi;
+  ri.h = g * group + hi;
+  ri.valid = hi < group && ri.t < p.tq;
+  ri.pos = int64_t(ri.t) + p.causal_offset;
+  return ri;
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(GatheredAttentionParams p) {
+  using Tile = GaMmaTile<D>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, NT = D / 8;
+  extern __shared__ uint4 smem_u4[];
+  T* sQ = reinterpret_cast<T*>(smem_u4);  // [R][LD]; reused for the output
+  T* sK = sQ + R * LD;                    // [2][KT][LD]
+  T* sV = sK + 2 * KT * LD;               // [2][KT][LD]
+  int* s_idx = reinterpret_cast<int*>(sV + 2 * KT * LD);  // [2][KT]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
+  const int b = blockIdx.z, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
+  const T* kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
+  const T* vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
+  const int32_t* list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk;
+  const int n_tiles = (p.topk + KT - 1) / KT;
+
+  // Q rows (zeros for rows past the block's queries)
+  for (int e = tid; e < R * (D / 8); e += 128) {
+    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r);
+    const T* src = static_cast<const T*>(p.q) + size_t(b) * p.q_stride_b +
+                   (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
+    mma::cp_async_16(sQ + r * LD + c8, src, ri.valid);
+  }
+  auto load_tile = [&](int kt, int buf) {
+    for (int e = tid; e < KT * (D / 8); e += 128) {
+      const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
+      const int m = i < p.topk ? list[i] : -1;
+      const bool ok = m >= 0;
+      const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
+      mma::cp_async_16(sK + (buf * KT + r) * LD + c8, kg + off, ok);
+      mma::cp_async_16(sV + (buf * KT + r) * LD + c8, vg + off, ok);
+      if (c8 == 0) s_idx[buf * KT + r] = m;
+    }
+    mma::cp_async_commit();
+  };
+  load_tile(0, 0);
+
+  // this thread's two rows: warp·16 + g8 and + 8
+  int64_t pos[2];
+  bool rvalid[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, warp * 16 + g8 + 8 * hf);
+    pos[hf] = ri.pos;
+    rvalid[hf] = ri.valid;
+  }
+  const float qk_scale = p.scale * kLog2e;
+  float o[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) o[nt][i] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  uint32_t qa[D / 16][4];
+
+  for (int kt = 0; kt < n_tiles; ++kt) {
+    const int buf = kt & 1;
+    mma::cp_async_wait<0>();
+    __syncthreads();  // tile kt (and Q) visible; every warp is done with tile kt - 1
+    if (kt + 1 < n_tiles) load_tile(kt + 1, buf ^ 1);
+    if (kt == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk)
+        mma::ldmatrix_x4(qa[kk], sQ + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+    }
+    const T* Kb = sK + buf * KT * LD;
+    const T* Vb = sV + buf * KT * LD;
+    const int* ib = s_idx + buf * KT;
+
+    float sc[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) sc[nt][i] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        mma::ldmatrix_x4(r, Kb + (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+        mma::mma_16816<T>(sc[2 * np], qa[kk], r[0], r[1]);
+        mma::mma_16816<T>(sc[2 * np + 1], qa[kk], r[2], r[3]);
+      }
+    // mask (padding, causal), scale, running max
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
+        const bool vis = m >= 0 && (!p.causal || int64_t(m) <= pos[hf]);
+        sc[nt][i] = vis ? sc[nt][i] * qk_scale : -INFINITY;
+        mx[hf] = fmaxf(mx[hf], sc[nt][i]);
+      }
+    }
+    float alpha[2], mref[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+      mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+      const float m_new = fmaxf(m_run[hf], mx[hf]);
+      mref[hf] = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: exp2(-inf - 0) = 0
+      alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
+      m_run[hf] = m_new;
+    }
+    float lsum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
+        lsum[i >> 1] += sc[nt][i];
+      }
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      o[nt][0] *= alpha[0];
+      o[nt][1] *= alpha[0];
+      o[nt][2] *= alpha[1];
+      o[nt][3] *= alpha[1];
+    }
+    // O += P V
+#pragma unroll
+    for (int j = 0; j < KT / 16; ++j) {
+      const uint32_t a[4] = {mma::pack2<T>(sc[2 * j][0], sc[2 * j][1]), mma::pack2<T>(sc[2 * j][2], sc[2 * j][3]),
+                             mma::pack2<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
+                             mma::pack2<T>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t r[4];
+        mma::ldmatrix_x4_trans(r, Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8);
+        mma::mma_16816<T>(o[2 * np], a, r[0], r[1]);
+        mma::mma_16816<T>(o[2 * np + 1], a, r[2], r[3]);
+      }
+    }
+  }
+
+  mma::cp_async_wait<0>();  // (K = 0: the Q copy is still in flight; sQ is reused below)
+  __syncthreads();
+  // normalise; lse in natural log of the scaled logits (-inf for a row that saw no key)
+  float inv[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
+    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
+    if (q4 == 0 && rvalid[hf]) {
+      const MmaRow ri = mma_row(p, warp * 16 + g8 + 8 * hf);
+      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
+          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
+    }
+  }
+  // stage this warp's 16 rows in its own rows of sQ (only this warp read them), then 16-byte stores
+  __syncwarp();
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int c = nt * 8 + 2 * q4, r0 = warp * 16 + g8;
+    *reinterpret_cast<uint32_t*>(sQ + r0 * LD + c) = mma::pack2<T>(o[nt][0] * inv[0], o[nt][1] * inv[0]);
+    *reinterpret_cast<uint32_t*>(sQ + (r0 + 8) * LD + c) = mma::pack2<T>(o[nt][2] * inv[1], o[nt][3] * inv[1]);
+  }
+  __syncwarp();
+  for (int e = lane; e < 16 * (D / 8); e += 32) {
+    const int r = warp * 16 + e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r);
+    if (!ri.valid) continue;
+    T* dst = static_cast<T*>(p.out) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
+    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(sQ + r * LD + c8);
+  }
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+/// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
+bool use_mma_path(const GatheredAttentionParams& p) {
+  if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_KERNEL")) {
+    if (std::string(e) == "simt") return false;
+  }
+  return (p.dtype == DType::kBFloat16 || p.dtype == DType::kFloat16) && (p.dim == 64 || p.dim == 128) &&
+         aligned16(p.q) && aligned16(p.k) && aligned16(p.v) && aligned16(p.out) && p.q_stride_b % 8 == 0 &&
+         p.q_stride_t % 8 == 0 && p.q_stride_h % 8 == 0 && p.kv_stride_b % 8 == 0 && p.kv_stride_n % 8 == 0 &&
+         p.kv_stride_h % 8 == 0;
+}
+
+template <typename T, int D>
+cudaError_t launch_fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
+  const size_t smem = GaMmaTile<D>::smem_bytes();
+  auto kernel = gathered_attention_fwd_mma_kernel<T, D>;
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int group = p.heads / p.kv_heads;
+  const dim3 grid((group * p.block_q + 63) / 64, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, 128, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
+  if (p.dtype == DType::kBFloat16)
+    return p.dim == 64 ? launch_fwd_mma<__nv_bfloat16, 64>(p, stream) : launch_fwd_mma<__nv_bfloat16, 128>(p, stream);
+  return p.dim == 64 ? launch_fwd_mma<__half, 64>(p, stream) : launch_fwd_mma<__half, 128>(p, stream);
+}
+
+
+// ----------------------------------------------------------------------------------------- tensor-core backward
+// Same blocks as the forward. Q and dO of the block's 64 rows sit in shared memory for the whole walk; per key
+// tile (gathered with cp.async like the forward):
+//   S = Q Kᵀ, P = exp2(S·scale·log2e − lse·log2e) (masked → 0)      dP = dO Vᵀ       dS = P ⊙ (dP − rowsum(dO⊙O))
+//   dQ_w += dS K  (registers, one owner per row)
+//   P and dS go to shared memory as 16-bit; then warp w forms the tile's keys 16w..16w+15:
+//   dV = Pᵀ dO, dK = scale·dSᵀ Q, added to the fp32 dk/dv rows with float2 atomics (see the header for why).
+template <int D>
+struct GaMmaBwdTile {
+  static constexpr int kRows = 64, kKeys = 64, kLd = D + 8, kLdp = kKeys + 8;
+  static constexpr size_t smem_bytes() {
+    return 2 * (4 * size_t(kRows) * kLd + 2 * size_t(kRows) * kLdp) + 4 * size_t(kKeys);
+  }
+};
+
+template <typename T, int D>
+__global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(GatheredAttentionBwdParams p) {
+  using Tile = GaMmaBwdTile<D>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, LDP = Tile::kLdp, NT = D / 8;
+  extern __shared__ uint4 smem_u4[];
+  T* sQ = reinterpret_cast<T*>(smem_u4);  // [R][LD]
+  T* sdO = sQ + R * LD;                   // [R][LD]
+  T* sK = sdO + R * LD;                   // [KT][LD]
+  T* sV = sK + KT * LD;                   // [KT][LD]
+  T* sP = sV + KT * LD;                   // [R][LDP]
+  T* sdS = sP + R * LDP;                  // [R][LDP]
+  int* s_idx = reinterpret_cast<int*>(sdS + R * LDP);  // [KT]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
+  const int b = blockIdx.z, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
+  const T* kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
+  const T* vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
+  const int32_t* list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk;
+  const int n_tiles = (p.topk + KT - 1) / KT;
+
+  for (int e = tid; e < R * (D / 8); e += 128) {
+    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r);
+    const T* qsrc = static_cast<const T*>(p.q) + size_t(b) * p.q_stride_b +
+                    (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
+    const T* osrc = static_cast<const T*>(p.dout) + (ri.valid ? ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8 : 0);
+    mma::cp_async_16(sQ + r * LD + c8, qsrc, ri.valid);
+    mma::cp_async_16(sdO + r * LD + c8, osrc, ri.valid);
+  }
+  mma::cp_async_commit();
+
+  int64_t pos[2];
+  float lse2[2], dsum[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, warp * 16 + g8 + 8 * hf);
+    pos[hf] = ri.pos;
+    const size_t li = (size_t(b) * p.heads + ri.h) * p.tq + ri.t;
+    const float l = ri.valid ? p.lse[li] : -INFINITY;
+    lse2[hf] = l == -INFINITY ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0
+    dsum[hf] = ri.valid ? p.dsum[li] : 0.f;
+  }
+  const float qk_scale = p.scale * kLog2e;
+  float dq[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) dq[nt][i] = 0.f;
+
+  for (int kt = 0; kt < n_tiles; ++kt) {
+    __syncthreads();  // every warp is done with the previous tile's K, V, P, dS
+    for (int e = tid; e < KT * (D / 8); e += 128) {
+      const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
+      const int m = i < p.topk ? list[i] : -1;
+      const bool ok = m >= 0;
+      const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
+      mma::cp_async_16(sK + r * LD + c8, kg + off, ok);
+      mma::cp_async_16(sV + r * LD + c8, vg + off, ok);
+      if (c8 == 0) s_idx[r] = m;
+    }
+    mma::cp_async_commit();
+    mma::cp_async_wait<0>();
+    __syncthreads();
+
+    // S = Q_w Kᵀ and dP = dO_w Vᵀ
+    float sc[8][4], dp[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) sc[nt][i] = dp[nt][i] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t qa[4], oa[4];
+      mma::ldmatrix_x4(qa, sQ + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+      mma::ldmatrix_x4(oa, sdO + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        const int off = (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
+        mma::ldmatrix_x4(r, sK + off);
+        mma::mma_16816<T>(sc[2 * np], qa, r[0], r[1]);
+        mma::mma_16816<T>(sc[2 * np + 1], qa, r[2], r[3]);
+        mma::ldmatrix_x4(r, sV + off);
+        mma::mma_16816<T>(dp[2 * np], oa, r[0], r[1]);
+        mma::mma_16816<T>(dp[2 * np + 1], oa, r[2], r[3]);
+      }
+    }
+    // P, dS; both to shared memory (16-bit)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int2 mm = *reinterpret_cast<const int2*>(s_idx + nt * 8 + 2 * q4);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
+        const bool vis = m >= 0 && (!p.causal || int64_t(m) <= pos[hf]);
+        const float pr = vis ? fast_exp2(sc[nt][i] * qk_scale - lse2[hf]) : 0.f;
+        sc[nt][i] = pr;
+        dp[nt][i] = pr * (dp[nt][i] - dsum[hf]);
+      }
+      const int r0 = warp * 16 + g8, c = nt * 8 + 2 * q4;
+      *reinterpret_cast<uint32_t*>(sP + r0 * LDP + c) = mma::pack2<T>(sc[nt][0], sc[nt][1]);
+      *reinterpret_cast<uint32_t*>(sP + (r0 + 8) * LDP + c) = mma::pack2<T>(sc[nt][2], sc[nt][3]);
+      *reinterpret_cast<uint32_t*>(sdS + r0 * LDP + c) = mma::pack2<T>(dp[nt][0], dp[nt][1]);
+      *reinterpret_cast<uint32_t*>(sdS + (r0 + 8) * LDP + c) = mma::pack2<T>(dp[nt][2], dp[nt][3]);
+    }
+    // dQ_w += dS K
+#pragma unroll
+    for (int j = 0; j < KT / 16; ++j) {
+      const uint32_t a[4] = {mma::pack2<T>(dp[2 * j][0], dp[2 * j][1]), mma::pack2<T>(dp[2 * j][2], dp[2 * j][3]),
+                             mma::pack2<T>(dp[2 * j + 1][0], dp[2 * j + 1][1]),
+                             mma::pack2<T>(dp[2 * j + 1][2], dp[2 * j + 1][3])};
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t r[4];
+        mma::ldmatrix_x4_trans(r, sK + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8);
+        mma::mma_16816<T>(dq[2 * np], a, r[0], r[1]);
+        mma::mma_16816<T>(dq[2 * np + 1], a, r[2], r[3]);
+      }
+    }
+    __syncthreads();  // P and dS of all rows are in shared memory
+
+    // keys 16w .. 16w+15 of the tile, contracting over the block's 64 rows: pass 0 dV = Pᵀ dO, pass 1
+    // dK = scale·dSᵀ Q (one accumulator at a time keeps the kernel within 255 registers)
+    const int mrow[2] = {s_idx[warp * 16 + g8], s_idx[warp * 16 + g8 + 8]};
+#pragma unroll 1
+    for (int pass = 0; pass < 2; ++pass) {
+      const T* A = pass == 0 ? sP : sdS;
+      const T* Bm = pass == 0 ? sdO : sQ;
+      float* dst = pass == 0 ? p.dv_acc : p.dk_acc;
+      const float f = pass == 0 ? 1.f : p.scale;
+      float acc[NT][4];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[nt][i] = 0.f;
+#pragma unroll
+      for (int j = 0; j < R / 16; ++j) {
+        uint32_t a[4];
+        mma::ldmatrix_x4_trans(a, A + (j * 16 + (lane % 8) + (lane / 16) * 8) * LDP + warp * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          uint32_t r[4];
+          mma::ldmatrix_x4_trans(r, Bm + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8);
+          mma::mma_16816<T>(acc[2 * np], a, r[0], r[1]);
+          mma::mma_16816<T>(acc[2 * np + 1], a, r[2], r[3]);
+        }
+      }
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        if (mrow[hf] < 0) continue;
+        float* row = dst + ((size_t(b) * p.n_mem + mrow[hf]) * p.kv_heads + g) * D;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+          atomicAdd(reinterpret_cast<float2*>(row + nt * 8 + 2 * q4),
+                    make_float2(f * acc[nt][2 * hf], f * acc[nt][2 * hf + 1]));
+      }
+    }
+  }
+
+  // dq = scale · dQ, staged in sQ (every warp reads all rows of sQ in the dK pass: barrier first)
+  __syncthreads();
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int c = nt * 8 + 2 * q4, r0 = warp * 16 + g8;
+    *reinterpret_cast<uint32_t*>(sQ + r0 * LD + c) = mma::pack2<T>(p.scale * dq[nt][0], p.scale * dq[nt][1]);
+    *reinterpret_cast<uint32_t*>(sQ + (r0 + 8) * LD + c) = mma::pack2<T>(p.scale * dq[nt][2], p.scale * dq[nt][3]);
+  }
+  __syncwarp();
+  for (int e = lane; e < 16 * (D / 8); e += 32) {
+    const int r = warp * 16 + e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r);
+    if (!ri.valid) continue;
+    T* dst = static_cast<T*>(p.dq) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
+    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(sQ + r * LD + c8);
+  }
+}
+
+template <typename T, int D>
+cudaError_t launch_bwd_mma(const GatheredAttentionBwdParams& p, cudaStream_t stream) {
+  const size_t smem = GaMmaBwdTile<D>::smem_bytes();
+  auto kernel = gathered_attention_bwd_mma_kernel<T, D>;
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int group = p.heads / p.kv_heads;
+  const dim3 grid((group * p.block_q + 63) / 64, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, 128, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t bwd_mma(const GatheredAttentionBwdParams& p, cudaStream_t stream) {
+  if (p.dtype == DType::kBFloat16)
+    return p.dim == 64 ? launch_bwd_mma<__nv_bfloat16, 64>(p, stream) : launch_bwd_mma<__nv_bfloat16, 128>(p, stream);
+  return p.dim == 64 ? launch_bwd_mma<__half, 64>(p, stream) : launch_bwd_mma<__half, 128>(p, stream);
+}
+
 dim3 grid_of(const GatheredAttentionParams& p) {
   const int group = p.heads / p.kv_heads;
   return dim3((group * p.block_q + kRows - 1) / kRows, p.n_blocks * p.kv_heads, p.batch);
@@ -340,6 +791,7 @@ bool valid(const GatheredAttentionParams& p) {
 cudaError_t gathered_attention_fwd(const GatheredAttentionParams& p, cudaStream_t stream) {
   if (!valid(p)) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.tq == 0 || p.heads == 0) return cudaSuccess;
+  if (use_mma_path(p)) return fwd_mma(p, stream);
   const Layout lay(p.dim);
   const size_t smem = sizeof(float) * (kRows * lay.ldq + lay.D4 * kKeys + kKeys * lay.ldv) + sizeof(int) * kKeys;
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(gathered_attention_fwd_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -351,6 +803,7 @@ cudaError_t gathered_attention_fwd(const GatheredAttentionParams& p, cudaStream_
 cudaError_t gathered_attention_bwd(const GatheredAttentionBwdParams& p, cudaStream_t stream) {
   if (!valid(p)) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.tq == 0 || p.heads == 0) return cudaSuccess;
+  if (use_mma_path(p) && aligned16(p.dout) && aligned16(p.dq)) return bwd_mma(p, stream);
   const Layout lay(p.dim);
   const size_t smem = sizeof(float) * (2 * kRows * lay.ldq + 2 * lay.D4 * kKeys + kKeys * lay.ldv +
                                        2 * kRows * (kKeys + 1)) +

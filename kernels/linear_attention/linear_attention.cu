@@ -13,7 +13,12 @@
 // products) → 0.05 ms on bf16 tensor cores, 0.5 ms on fp32 CUDA cores (67 TFLOP/s). This version uses fp32 CUDA
 // cores (no tensor cores yet): measured 3.3 ms forward at the shape above on an H200 (~8 TFLOP/s), slower than
 // the chunked torch-op path (2.5 ms, cuBLAS tensor cores). Correct; the mma.sync rewrite is still to do.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
 #include "common/device_utils.cuh"
+#include "common/mma.cuh"
 #include "linear_attention/linear_attention.h"
 
 namespace dysra::kernels {
@@ -175,11 +180,246 @@ __global__ void __launch_bounds__(kThreads) linear_attention_core_kernel(LinearA
   }
 }
 
+
+// ------------------------------------------------------------------------------------------ tensor-core path
+// One block = (64 output columns of v, head h, batch b), 4 warps, walking the chunks in order (reverse order for
+// the backward passes) with the next chunk's Q, K, V tile loaded by cp.async while the current one is computed.
+// Warp w owns chunk rows 16w .. 16w+15 of the scores and the output, and state rows w·DK/4 .. of S:
+//   scores  = mask(Q_w Kᵀ)             mma m16n8k16, fp32 accumulators; packed to bf16 they are the A operand of
+//   O_w     = scale (scores V + Q_w S)   S read from shared memory in bf16 (fla rounds its state the same way)
+//   S_w    += (Kᵀ)_w V                  fp32 accumulators in registers for the whole sequence
+// After every chunk the bf16 copy of S in shared memory is refreshed for the next chunk's Q S.
+template <typename T, int DK>
+struct LinMmaTile {
+  static constexpr int kRows = kC, kVCols = 64, kLdq = DK + 8, kLdv = kVCols + 8, kWarps = 4;
+  static constexpr int kMt = DK / 16 / kWarps;  // 16-row m-tiles of S per warp
+  static constexpr size_t smem_bytes() {
+    return sizeof(T) * (2 * 2 * size_t(kRows) * kLdq + 2 * size_t(kRows) * kLdv + size_t(DK) * kLdv);
+  }
+};
+
+template <typename T, int DK>
+__global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttentionParams p) {
+  using Tile = LinMmaTile<T, DK>;
+  constexpr int C = Tile::kRows, VT = Tile::kVCols, LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
+  static_assert(MT >= 1, "DK must be a multiple of 64");
+  extern __shared__ uint4 smem_u4[];
+  T* sQ = reinterpret_cast<T*>(smem_u4);  // [2][C][LDQ]
+  T* sK = sQ + 2 * C * LDQ;               // [2][C][LDQ]
+  T* sV = sK + 2 * C * LDQ;               // [2][C][LDV]
+  T* sS = sV + 2 * C * LDV;               // [DK][LDV]  (k = state row d, n = column)
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q4 = lane & 3;
+  const int v0 = blockIdx.x * VT, h = blockIdx.y, b = blockIdx.z;
+  const int T_ = p.seqlen, dv = p.dv;
+  const int n_chunks = (T_ + C - 1) / C;
+  const T* qg = static_cast<const T*>(p.q.ptr) + size_t(b) * p.q.stride_b + size_t(h) * p.q.stride_h;
+  const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
+  const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
+  const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
+  const int srow0 = warp * 16 * MT;  // first state row of this warp
+
+  auto load_chunk = [&](int chunk, int buf) {
+    const int t0 = chunk * C;
+    for (int e = tid; e < C * DK / 8; e += 128) {
+      const int r = e / (DK / 8), c8 = (e % (DK / 8)) * 8, t = t0 + r;
+      const bool ok = t < T_;
+      const size_t tt = ok ? size_t(t) : 0;
+      mma::cp_async_16(sQ + (buf * C + r) * LDQ + c8, qg + tt * p.q.stride_t + c8, ok);
+      mma::cp_async_16(sK + (buf * C + r) * LDQ + c8, kg + tt * p.k.stride_t + c8, ok);
+    }
+    for (int e = tid; e < C * VT / 8; e += 128) {
+      const int r = e / (VT / 8), c8 = (e % (VT / 8)) * 8, t = t0 + r, col = v0 + c8;
+      const bool ok = t < T_ && col < dv;  // dv % 8 == 0: a piece is wholly inside or outside
+      mma::cp_async_16(sV + (buf * C + r) * LDV + c8, vg + (ok ? size_t(t) * p.v.stride_t + col : 0), ok);
+    }
+    mma::cp_async_commit();
+  };
+
+  // S in registers: m-tile mt, n-tile nt, fragment element i → row srow0 + 16mt + g (+8 for i >= 2),
+  // column nt·8 + 2q4 (+1 for odd i)
+  float accS[MT][8][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int d = srow0 + 16 * mt + g + (i >= 2 ? 8 : 0), col = v0 + nt * 8 + 2 * q4 + (i & 1);
+        accS[mt][nt][i] = (p.S0 && col < dv) ? p.S0[state_base + size_t(d) * dv + col] : 0.f;
+      }
+  auto store_S_smem = [&]() {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const int d = srow0 + 16 * mt + g, c = nt * 8 + 2 * q4;
+        *reinterpret_cast<uint32_t*>(sS + d * LDV + c) = mma::pack2<T>(accS[mt][nt][0], accS[mt][nt][1]);
+        *reinterpret_cast<uint32_t*>(sS + (d + 8) * LDV + c) = mma::pack2<T>(accS[mt][nt][2], accS[mt][nt][3]);
+      }
+  };
+  store_S_smem();
+
+  const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
+  if (n_chunks > 0) load_chunk(p.reverse ? n_chunks - 1 : 0, 0);
+  for (int it = 0; it < n_chunks; ++it) {
+    const int chunk = p.reverse ? n_chunks - 1 - it : it, buf = it & 1, t0 = chunk * C;
+    if (it + 1 < n_chunks) {
+      load_chunk(p.reverse ? chunk - 1 : chunk + 1, buf ^ 1);
+      mma::cp_async_wait<1>();
+    } else {
+      mma::cp_async_wait<0>();
+    }
+    __syncthreads();  // this chunk's tiles and the previous chunk's S are visible
+    const T* Qb = sQ + buf * C * LDQ;
+    const T* Kb = sK + buf * C * LDQ;
+    const T* Vb = sV + buf * C * LDV;
+
+    // scores = mask(Q_w Kᵀ)
+    uint32_t qa[DK / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk)
+      mma::ldmatrix_x4(qa[kk], Qb + (warp * 16 + (lane % 16)) * LDQ + kk * 16 + (lane / 16) * 8);
+    float sc[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) sc[nt][i] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk)
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        mma::ldmatrix_x4(r, Kb + (np * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + kk * 16 + ((lane / 8) % 2) * 8);
+        mma::mma_16816<T>(sc[2 * np], qa[kk], r[0], r[1]);
+        mma::mma_16816<T>(sc[2 * np + 1], qa[kk], r[2], r[3]);
+      }
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int row = warp * 16 + g + (i >= 2 ? 8 : 0), col = nt * 8 + 2 * q4 + (i & 1);
+        const bool keep = p.reverse ? col >= row : col <= row;
+        if (!keep) sc[nt][i] = 0.f;
+      }
+
+    // O_w = scores V + Q_w S
+    float o[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) o[nt][i] = 0.f;
+#pragma unroll
+    for (int j = 0; j < C / 16; ++j) {
+      const uint32_t a[4] = {mma::pack2<T>(sc[2 * j][0], sc[2 * j][1]), mma::pack2<T>(sc[2 * j][2], sc[2 * j][3]),
+                             mma::pack2<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
+                             mma::pack2<T>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        mma::ldmatrix_x4_trans(r, Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+        mma::mma_16816<T>(o[2 * np], a, r[0], r[1]);
+        mma::mma_16816<T>(o[2 * np + 1], a, r[2], r[3]);
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk)
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        mma::ldmatrix_x4_trans(r, sS + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+        mma::mma_16816<T>(o[2 * np], qa[kk], r[0], r[1]);
+        mma::mma_16816<T>(o[2 * np + 1], qa[kk], r[2], r[3]);
+      }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int t = t0 + warp * 16 + g + half * 8;
+      if (t >= T_) continue;
+      const size_t rowoff = obase + size_t(t) * p.out_stride_t;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const int col = v0 + nt * 8 + 2 * q4;
+        if (col >= dv) continue;
+        const float x = p.scale * o[nt][2 * half], y = p.scale * o[nt][2 * half + 1];
+        if (p.out_dtype == DType::kFloat32) {
+          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + col) = make_float2(x, y);
+        } else {
+          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + rowoff + col) = mma::pack2<T>(x, y);
+        }
+      }
+    }
+
+    // S_w += (Kᵀ)_w V
+#pragma unroll
+    for (int j = 0; j < C / 16; ++j) {
+      uint32_t vb[4][4];
+#pragma unroll
+      for (int np = 0; np < 4; ++np)
+        mma::ldmatrix_x4_trans(vb[np], Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        uint32_t ka[4];
+        mma::ldmatrix_x4_trans(ka, Kb + (j * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + srow0 + 16 * mt + ((lane / 8) % 2) * 8);
+#pragma unroll
+        for (int np = 0; np < 4; ++np) {
+          mma::mma_16816<T>(accS[mt][2 * np], ka, vb[np][0], vb[np][1]);
+          mma::mma_16816<T>(accS[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
+        }
+      }
+    }
+    __syncthreads();  // every warp is done reading S (and this chunk's buffers)
+    store_S_smem();
+  }
+
+  if (p.S_final) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int d = srow0 + 16 * mt + g + (i >= 2 ? 8 : 0), col = v0 + nt * 8 + 2 * q4 + (i & 1);
+          if (col < dv) p.S_final[state_base + size_t(d) * dv + col] = accS[mt][nt][i];
+        }
+  }
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+bool rows_of_8(const LinearAttentionTensor& t) {
+  return t.dtype == DType::kBFloat16 && aligned16(t.ptr) && t.stride_b % 8 == 0 && t.stride_t % 8 == 0 &&
+         t.stride_h % 8 == 0;
+}
+
+/// The tensor-core path takes bf16 q, k, v with d_k of 64 or 128, d_v a multiple of 8 and 16-byte aligned rows.
+/// (fp16 stays on the fp32 path: its range would not hold the bf16-rounded state of a long sequence.)
+bool use_mma_path(const LinearAttentionParams& p) {
+  if (const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_KERNEL")) {
+    if (std::string(e) == "simt") return false;
+  }
+  const bool out_ok = (p.out_dtype == DType::kFloat32 || p.out_dtype == DType::kBFloat16) &&
+                      reinterpret_cast<uintptr_t>(p.out) % 8 == 0 && p.out_stride_b % 2 == 0 &&
+                      p.out_stride_t % 2 == 0 && p.out_stride_h % 2 == 0;
+  return (p.dk == 64 || p.dk == 128) && p.dv % 8 == 0 && rows_of_8(p.q) && rows_of_8(p.k) && rows_of_8(p.v) &&
+         out_ok;
+}
+
+template <int DK>
+cudaError_t launch_mma(const LinearAttentionParams& p, cudaStream_t stream) {
+  using Tile = LinMmaTile<__nv_bfloat16, DK>;
+  const size_t smem = Tile::smem_bytes();
+  auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK>;
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch);
+  kernel<<<grid, 128, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.dk < 1 || p.dk > kLinearAttentionMaxDk || p.dv < 1) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.heads == 0) return cudaSuccess;
+  if (use_mma_path(p)) return p.dk == 64 ? launch_mma<64>(p, stream) : launch_mma<128>(p, stream);
   const size_t smem = sizeof(float) * (2 * size_t(p.dk) * kLDT + kC * kLDT + kC * kVT + size_t(p.dk) * kVT);
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(linear_attention_core_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       int(smem)));

@@ -2,9 +2,11 @@
 //
 // Everything is built from one kernel, the unnormalised causal core (kernels/linear_attention):
 //   core(q, k, v; S0) → (scale·[Σ_{s<=t} (q_t·k_s) v_s + q_t S0], S0 + Σ k vᵀ), plus a reverse-time variant.
-// normalize = true runs the core with v' = [v, 1] and S0' = [S, z] in fp32, so the last output column is the
-// normaliser q_t·z_t and the last state column is z; the division is done with torch ops (autograd handles it).
-// The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h).
+// normalize = true runs the core for the numerator (fp32 output) and computes the normaliser q_t·z_t with
+// z_t = z0 + Σ_{s<=t} k_s by a cumulative sum in fp32; the division is done with torch ops (autograd handles it).
+// Keeping d_v as the model's lets bf16 inputs with d_k, d_v in {64, 128} take the kernel's tensor-core path in all
+// four core calls. The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h);
+// for bf16 inputs dO·scale is rounded to bf16 once so that they run on that path too.
 #include "ops/cuda_glue.h"
 
 #ifdef DYSRA_WITH_CUDA
@@ -87,8 +89,9 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
     const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
     // dO·scale in fp32 (the output was scaled; the state was not)
-    Tensor gO = grads[0].defined() ? (grads[0].to(torch::kFloat32) * scale).contiguous()
-                                   : torch::zeros({b, t, h, dv}, q.options().dtype(torch::kFloat32));
+    const auto g_dtype = q.scalar_type() == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
+    Tensor gO = grads[0].defined() ? (grads[0].to(torch::kFloat32) * scale).to(g_dtype).contiguous()
+                                   : torch::zeros({b, t, h, dv}, q.options().dtype(g_dtype));
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
     // dq_t = Σ_{s<=t} (gO_t·v_s) k_s + gO_t S0ᵀ
@@ -119,10 +122,9 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   cuda_detail::kernel_dtype(q, kOp, "q");
   DYSRA_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
               "linear_attention: k and v must have the dtype of q (", q.scalar_type(), ")");
-  const int64_t dv_core = dv + (options.normalize ? 1 : 0);
-  DYSRA_CHECK(dk <= kd::kLinearAttentionMaxDk && dv_core <= kd::kLinearAttentionMaxDk,
-              "linear_attention: the CUDA kernel supports d_k and d_v", options.normalize ? " + 1" : "", " <= ",
-              kd::kLinearAttentionMaxDk, ", got d_k = ", dk, ", d_v = ", dv);
+  DYSRA_CHECK(dk <= kd::kLinearAttentionMaxDk && dv <= kd::kLinearAttentionMaxDk,
+              "linear_attention: the CUDA kernel supports d_k and d_v <= ", kd::kLinearAttentionMaxDk, ", got d_k = ",
+              dk, ", d_v = ", dv);
   DYSRA_CHECK(b <= 65535 && h <= 65535, "linear_attention: the CUDA kernel supports batch, heads <= 65535");
   if (initial.S.defined()) {
     check_device(initial.S, dev, kOp, "initial.S");
@@ -139,19 +141,19 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
   Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32) : torch::zeros({b, h, dk}, f32);
 
+  const auto vc = cuda_detail::last_dim_contiguous(v);
+  Tensor S0 = initial.S.defined() ? initial.S.to(torch::kFloat32).contiguous() : torch::empty({0}, f32);
   if (!options.normalize) {
-    Tensor S0 = initial.S.defined() ? initial.S.to(torch::kFloat32).contiguous() : torch::empty({0}, f32);
-    auto outs = LinearAttentionCoreFn::apply(qc, kc, cuda_detail::last_dim_contiguous(v), S0, options.scale, false);
+    auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, options.scale, false);
     // z is not used without normalisation; it is still carried (z0 + Σ k) so a state can be handed on.
     return {outs[0], {outs[1], z0 + k.to(torch::kFloat32).sum(1)}};
   }
-  auto v1 = torch::cat({v, torch::ones({b, t, h, 1}, v.options())}, -1);
-  Tensor S0 = initial.S.defined() ? initial.S.to(torch::kFloat32) : torch::zeros({b, h, dk, dv}, f32);
-  auto S0z = torch::cat({S0, z0.unsqueeze(-1)}, -1).contiguous();
-  auto outs = LinearAttentionCoreFn::apply(qc, kc, v1, S0z, 1.0, true);
-  auto num = outs[0].narrow(-1, 0, dv), den = outs[0].narrow(-1, dv, 1) + options.eps;
-  auto out = (num / den).to(q.scalar_type());
-  return {out, {outs[1].narrow(-1, 0, dv), outs[1].select(-1, dv)}};
+  auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true);
+  auto z = k.to(torch::kFloat32).cumsum(1) + z0.unsqueeze(1);  // [B, T, H, dk]: z_t
+  auto den = (q.to(torch::kFloat32) * z).sum(-1, true) + options.eps;
+  auto out = (outs[0] / den).to(q.scalar_type());
+  Tensor z_final = t > 0 ? z.select(1, t - 1) : z0;
+  return {out, {outs[1], z_final}};
 }
 
 }  // namespace dysra::ops::cuda

@@ -179,6 +179,15 @@ TEST(SelectiveScanCuda, LongSequence) {
   REQUIRE_CUDA();
   run_scan_case({torch::kFloat32, 1, 64, 1000, 16, true, true, true, true, true, false});
 }
+// L a multiple of 8 (16-byte rows: the cp.async path) but not of the 64-step tile, D not a multiple of the block's
+// channels, N = 16 / 8 / 12 (full, K = 8 and padded states), each dtype.
+TEST(SelectiveScanCuda, AlignedPathOddSizes) {
+  REQUIRE_CUDA();
+  for (auto dt : {torch::kBFloat16, torch::kFloat16, torch::kFloat32})
+    run_scan_case({dt, 2, 70, 200, 16, true, true, true, true, true, false});
+  run_scan_case({torch::kBFloat16, 3, 33, 136, 8, false, true, true, false, true, false});
+  run_scan_case({torch::kFloat16, 1, 130, 72, 12, true, false, false, true, false, false});
+}
 TEST(SelectiveScanCuda, BackwardIsDeterministic) {
   REQUIRE_CUDA();
   auto o = torch::TensorOptions().device(torch::kCUDA);
@@ -291,6 +300,16 @@ TEST(LinearAttentionCuda, Unnormalized) {
   run_lin_case({torch::kFloat32, 2, 131, 3, 20, 33, false, true, true});
   run_lin_case({torch::kBFloat16, 1, 200, 2, 64, 64, false, true, false});
 }
+// bf16 with d_k in {64, 128}, d_v % 8 == 0 and aligned rows: the tensor-core (mma.sync) path of the kernel, in the
+// forward and in all three backward core calls. Odd T (partial last chunk), T < one chunk, a partial 64-column v
+// tile (d_v = 72), strided q/k, an initial state, both modes.
+TEST(LinearAttentionCuda, TensorCorePathBf16) {
+  REQUIRE_CUDA();
+  run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, false, true, true});
+  run_lin_case({torch::kBFloat16, 1, 200, 2, 64, 72, true, true, false});
+  run_lin_case({torch::kBFloat16, 2, 37, 1, 128, 64, true, false, true});
+  run_lin_case({torch::kBFloat16, 1, 256, 2, 64, 136, false, false, false});
+}
 TEST(LinearAttentionCuda, HeadDim128) {
   REQUIRE_CUDA();
   run_lin_case({torch::kFloat32, 1, 190, 2, 128, 128, true, false, false});
@@ -311,8 +330,9 @@ void run_gather_case(const GatherCase& c) {
                                     << c.hkv << " N" << c.n << " D" << c.d << " K" << c.k << " block_q" << c.block_q
                                     << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 3}, f64), c.dtype);
-  Tensor q = c.noncontig ? qbig.narrow(-1, 1, c.d) : cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d}, f64), c.dtype);
+  // strided q: a view into wider rows (at an offset of 8 elements, so 16-byte aligned rows stay aligned)
+  Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 16}, f64), c.dtype);
+  Tensor q = c.noncontig ? qbig.narrow(-1, 8, c.d) : cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d}, f64), c.dtype);
   Tensor kv_packed = cuda_leaf(torch::randn({c.b, c.n, c.hkv, 2, c.d}, f64), c.dtype);
   Tensor k = c.noncontig ? kv_packed.select(3, 0) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   Tensor v = c.noncontig ? kv_packed.select(3, 1) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
@@ -338,7 +358,7 @@ void run_gather_case(const GatherCase& c) {
   EXPECT_TRUE(close(res.out, ref.out, t, "out"));
   EXPECT_TRUE(close(res.lse, ref.lse, t, "lse"));
   if (c.noncontig) {
-    EXPECT_TRUE(close(qbig.grad().narrow(-1, 1, c.d), rq.grad(), t, "dq"));
+    EXPECT_TRUE(close(qbig.grad().narrow(-1, 8, c.d), rq.grad(), t, "dq"));
     EXPECT_TRUE(close(kv_packed.grad().select(3, 0), rk.grad(), t, "dk"));
     EXPECT_TRUE(close(kv_packed.grad().select(3, 1), rv.grad(), t, "dv"));
   } else {
@@ -360,30 +380,42 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
   run_gather_case({torch::kFloat32, 2, 33, 2, 1, 129, 128, 100, 1000, true, 60, false});
   run_gather_case({torch::kBFloat16, 1, 64, 8, 8, 500, 50, 33, 64, true, 200, true});
 }
-TEST(GatheredAttentionCuda, BackwardSpread) {
-  // dk/dv use float atomics: report (and bound) the run-to-run spread
+// bf16/fp16 with D in {64, 128} and aligned rows: the tensor-core forward and backward. Partial key tiles, padding
+// and repeated indices, GQA with query blocks that straddle the 64-row blocks, causal masks that hide every key of
+// early rows.
+TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
-  auto o = torch::TensorOptions().device(torch::kCUDA);
-  const int64_t b = 1, tq = 512, h = 4, hkv = 2, n = 256, d = 64, K = 128, bq = 32;
-  auto q = torch::randn({b, tq, h, d}, o).requires_grad_(), k = torch::randn({b, n, hkv, d}, o).requires_grad_(),
-       v = torch::randn({b, n, hkv, d}, o).requires_grad_();
-  auto idx = torch::randint(0, n, {b, hkv, tq / bq, K}, o.dtype(torch::kInt64));
-  auto g = torch::randn({b, tq, h, d}, o);
-  ops::GatheredAttentionOptions opt;
-  opt.block_q = bq;
-  std::vector<Tensor> dk, dv;
-  for (int rep = 0; rep < 3; ++rep) {
-    k.mutable_grad() = Tensor();
-    v.mutable_grad() = Tensor();
-    ops::gathered_attention(q, k, v, idx, opt).out.backward(g);
-    dk.push_back(k.grad().clone());
-    dv.push_back(v.grad().clone());
+  run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
+  run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
+  run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
+}
+TEST(GatheredAttentionCuda, BackwardSpread) {
+  // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
+  // path (whose fp32 sums are rounded to bf16 at the end: a different order may move a value by one bf16 step)
+  REQUIRE_CUDA();
+  for (auto dt : {torch::kFloat32, torch::kBFloat16}) {
+    auto o = torch::TensorOptions().device(torch::kCUDA);
+    const int64_t b = 1, tq = 512, h = 4, hkv = 2, n = 256, d = 64, K = 128, bq = 32;
+    auto q = torch::randn({b, tq, h, d}, o).to(dt).requires_grad_(), k = torch::randn({b, n, hkv, d}, o).to(dt).requires_grad_(),
+         v = torch::randn({b, n, hkv, d}, o).to(dt).requires_grad_();
+    auto idx = torch::randint(0, n, {b, hkv, tq / bq, K}, o.dtype(torch::kInt64));
+    auto g = torch::randn({b, tq, h, d}, o).to(dt);
+    ops::GatheredAttentionOptions opt;
+    opt.block_q = bq;
+    std::vector<Tensor> dk, dv;
+    for (int rep = 0; rep < 3; ++rep) {
+      k.mutable_grad() = Tensor();
+      v.mutable_grad() = Tensor();
+      ops::gathered_attention(q, k, v, idx, opt).out.backward(g);
+      dk.push_back(k.grad().to(torch::kFloat32).clone());
+      dv.push_back(v.grad().to(torch::kFloat32).clone());
+    }
+    double spread = 0, mag = std::max(dk[0].abs().max().item<double>(), dv[0].abs().max().item<double>());
+    for (int rep = 1; rep < 3; ++rep)
+      spread = std::max({spread, (dk[rep] - dk[0]).abs().max().item<double>(), (dv[rep] - dv[0]).abs().max().item<double>()});
+    std::printf("  gathered attention %s dk/dv run-to-run spread: max abs %.3g (max |dk|, |dv| %.3g)\n", dname(dt), spread, mag);
+    EXPECT_LE(spread, (dt == torch::kFloat32 ? 1e-5 : 1.0 / 128) * std::max(1.0, mag));
   }
-  double spread = 0, mag = dk[0].abs().max().item<double>();
-  for (int rep = 1; rep < 3; ++rep)
-    spread = std::max({spread, (dk[rep] - dk[0]).abs().max().item<double>(), (dv[rep] - dv[0]).abs().max().item<double>()});
-  std::printf("  gathered attention dk/dv run-to-run spread: max abs %.3g (max |dk| %.3g)\n", spread, mag);
-  EXPECT_LE(spread, 1e-5 * std::max(1.0, mag));
 }
 
 TEST(KernelErrors, ClearMessages) {

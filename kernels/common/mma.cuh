@@ -1,0 +1,85 @@
+// kernels/common/mma.cuh — warp-level tensor-core helpers (sm_80+ mma.sync m16n8k16, ldmatrix, cp.async).
+//
+// Fragment layouts (PTX ISA, "mma.m16n8k16" with .bf16/.f16 inputs and f32 accumulators), lane = 4·g + q:
+//   A (16×16, row):  a0 = (row g,   k 2q..2q+1)   a1 = (row g+8, k 2q..)   a2 = (row g, k 2q+8..)   a3 = (row g+8, k 2q+8..)
+//   B (16×8, col):   b0 = (k 2q..2q+1, col g)     b1 = (k 2q+8.., col g)
+//   C (16×8, f32):   c0,c1 = (row g, col 2q, 2q+1)  c2,c3 = (row g+8, col 2q, 2q+1)
+// Two C tiles side by side (cols 0-7, 8-15) are, once packed to 16-bit pairs, exactly one A fragment of 16×16:
+// a0 = pack(c[0].0, c[0].1), a1 = pack(c[0].2, c[0].3), a2 = pack(c[1].0, c[1].1), a3 = pack(c[1].2, c[1].3).
+//
+// Shared-memory operand loads (ldmatrix.x4, four 8×8 matrices, lanes 8j..8j+7 give the row addresses of matrix j):
+//   A from a row-major [m][k] tile:          lane row m = l % 16,                      col k = (l / 16)·8
+//   A from a [k][m] tile (transposed load):  row k = (l % 8) + (l / 16)·8,             col m = ((l / 8) % 2)·8
+//   B pair (n 0-7, n 8-15) from [n][k]:      row n = (l % 8) + (l / 16)·8,             col k = ((l / 8) % 2)·8
+//   B pair from a [k][n] tile (transposed):  row k = (l % 8) + ((l / 8) % 2)·8,       col n = (l / 16)·8
+// (the B pair gives b0, b1 of the first 8 columns in r0, r1 and of the next 8 in r2, r3).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace dysra::kernels::mma {
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+/// c += a·b, bf16 (T = __nv_bfloat16) or fp16 (T = __half) inputs, fp32 accumulators.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// Two floats → one register of two 16-bit values (x in the low half).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float x, float y);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float x, float y) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(x, y);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float x, float y) {
+  __half2 v = __floats2half2_rn(x, y);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+/// 16-byte global → shared copy; `valid == false` writes zeros (nothing is read).
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+}  // namespace dysra::kernels::mma
