@@ -13,6 +13,7 @@
 // products) → 0.05 ms on bf16 tensor cores, 0.5 ms on fp32 CUDA cores (67 TFLOP/s). This version uses fp32 CUDA
 // cores (no tensor cores yet): measured 3.3 ms forward at the shape above on an H200 (~8 TFLOP/s), slower than
 // the chunked torch-op path (2.5 ms, cuBLAS tensor cores). Correct; the mma.sync rewrite is still to do.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -182,13 +183,18 @@ __global__ void __launch_bounds__(kThreads) linear_attention_core_kernel(LinearA
 
 
 // ------------------------------------------------------------------------------------------ tensor-core path
-// One block = (64 output columns of v, head h, batch b), 4 warps, walking the chunks in order (reverse order for
-// the backward passes) with the next chunk's Q, K, V tile loaded by cp.async while the current one is computed.
-// Warp w owns chunk rows 16w .. 16w+15 of the scores and the output, and state rows w·DK/4 .. of S:
+// One block = (64 output columns of v, head h, batch b, sequence segment), 4 warps, walking the segment's chunks
+// in order (reverse order for the backward passes) with the next chunk's Q, K, V tile loaded by cp.async while
+// the current one is computed. Warp w owns chunk rows 16w .. 16w+15 of the scores and the output, and state rows
+// w·DK/4 .. of S:
 //   scores  = mask(Q_w Kᵀ)             mma m16n8k16, fp32 accumulators; packed to bf16 they are the A operand of
 //   O_w     = scale (scores V + Q_w S)   S read from shared memory in bf16 (fla rounds its state the same way)
-//   S_w    += (Kᵀ)_w V                  fp32 accumulators in registers for the whole sequence
+//   S_w    += (Kᵀ)_w V                  fp32 accumulators in registers for the whole segment
 // After every chunk the bf16 copy of S in shared memory is refreshed for the next chunk's Q S.
+// Segments: with only B·H·(d_v/64) blocks the card is under-filled (128 blocks of 4 warps at B4 H16 d_v 128) and
+// every block walks T/64 chunks one after another. The sequence is therefore cut into P segments
+// (P·B·H·d_v/64 ≈ 2 blocks per SM): a first kernel sums each segment's Kᵀ V (fp32, the workspace), and each block of
+// the main kernel starts from S0 plus the sums of the segments before its own (after, in reverse mode).
 template <typename T, int DK>
 struct LinMmaTile {
   static constexpr int kRows = kC, kVCols = 64, kLdq = DK + 8, kLdv = kVCols + 8, kWarps = 4;
@@ -198,10 +204,114 @@ struct LinMmaTile {
   }
 };
 
+/// Segment `seg` of P: chunks [first, end).
+__device__ __forceinline__ void segment_chunks(int n_chunks, int P, int seg, int& first, int& end) {
+  const int per = (n_chunks + P - 1) / P;
+  first = min(n_chunks, seg * per);
+  end = min(n_chunks, first + per);
+}
+
+/// cp.async of chunk `chunk` (rows t0 .. t0+63) of q (when sQ), k and the block's 64 columns of v.
+template <typename T, int DK>
+__device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p, const T* qg, const T* kg,
+                                                 const T* vg, int chunk, int v0, T* sQ, T* sK, T* sV) {
+  using Tile = LinMmaTile<T, DK>;
+  constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, VT = Tile::kVCols;
+  const int tid = threadIdx.x, t0 = chunk * kC;
+  for (int e = tid; e < kC * DK / 8; e += 128) {
+    const int r = e / (DK / 8), c8 = (e % (DK / 8)) * 8, t = t0 + r;
+    const bool ok = t < p.seqlen;
+    const size_t tt = ok ? size_t(t) : 0;
+    if (sQ) mma::cp_async_16(sQ + r * LDQ + c8, qg + tt * p.q.stride_t + c8, ok);
+    mma::cp_async_16(sK + r * LDQ + c8, kg + tt * p.k.stride_t + c8, ok);
+  }
+  for (int e = tid; e < kC * VT / 8; e += 128) {
+    const int r = e / (VT / 8), c8 = (e % (VT / 8)) * 8, t = t0 + r, col = v0 + c8;
+    const bool ok = t < p.seqlen && col < p.dv;  // d_v % 8 == 0: a piece is wholly inside or outside
+    mma::cp_async_16(sV + r * LDV + c8, vg + (ok ? size_t(t) * p.v.stride_t + col : 0), ok);
+  }
+  mma::cp_async_commit();
+}
+
+/// accS (this warp's rows of S) += Kᵀ V over the 64 tokens of the chunk in sK / sV.
+template <typename T, int DK>
+__device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>::kMt][8][4], const T* Kb,
+                                                 const T* Vb, int lane, int srow0) {
+  using Tile = LinMmaTile<T, DK>;
+  constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
+#pragma unroll
+  for (int j = 0; j < kC / 16; ++j) {
+    uint32_t vb[4][4];
+#pragma unroll
+    for (int np = 0; np < 4; ++np)
+      mma::ldmatrix_x4_trans(vb[np], Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      uint32_t ka[4];
+      mma::ldmatrix_x4_trans(ka, Kb + (j * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + srow0 + 16 * mt + ((lane / 8) % 2) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        mma::mma_16816<T>(accS[mt][2 * np], ka, vb[np][0], vb[np][1]);
+        mma::mma_16816<T>(accS[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
+      }
+    }
+  }
+}
+
+/// Element (mt, nt, i) of a warp's S fragment → (state row, column within the 64-column tile).
+__device__ __forceinline__ int frag_row(int srow0, int mt, int g, int i) { return srow0 + 16 * mt + g + (i >= 2 ? 8 : 0); }
+__device__ __forceinline__ int frag_col(int nt, int q4, int i) { return nt * 8 + 2 * q4 + (i & 1); }
+
+/// Workspace of the segment sums: [B, H, P, DK, dv] fp32.
+__device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int seg) {
+  return ((size_t(b) * p.heads + h) * p.n_segments + seg) * size_t(p.dk) * p.dv;
+}
+
+template <typename T, int DK>
+__global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(LinearAttentionParams p) {
+  using Tile = LinMmaTile<T, DK>;
+  constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
+  extern __shared__ uint4 smem_u4[];
+  T* sK = reinterpret_cast<T*>(smem_u4);  // [2][C][LDQ]
+  T* sV = sK + 2 * kC * LDQ;              // [2][C][LDV]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q4 = lane & 3;
+  const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / p.n_segments,
+            seg = blockIdx.z % p.n_segments;
+  const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
+  const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
+  int first, end;
+  segment_chunks((p.seqlen + kC - 1) / kC, p.n_segments, seg, first, end);
+  const int srow0 = warp * 16 * MT;
+  float accS[MT][8][4] = {};
+  if (first < end) load_chunk_async<T, DK>(p, nullptr, kg, vg, first, v0, nullptr, sK, sV);
+  for (int c = first; c < end; ++c) {
+    const int buf = (c - first) & 1;
+    if (c + 1 < end) {
+      load_chunk_async<T, DK>(p, nullptr, kg, vg, c + 1, v0, nullptr, sK + (buf ^ 1) * kC * LDQ, sV + (buf ^ 1) * kC * LDV);
+      mma::cp_async_wait<1>();
+    } else {
+      mma::cp_async_wait<0>();
+    }
+    __syncthreads();
+    accumulate_state<T, DK>(accS, sK + buf * kC * LDQ, sV + buf * kC * LDV, lane, srow0);
+    __syncthreads();  // the next load overwrites this buffer
+  }
+  float* dst = p.workspace + segment_offset(p, b, h, seg);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int col = v0 + frag_col(nt, q4, i);
+        if (col < p.dv) dst[size_t(frag_row(srow0, mt, g, i)) * p.dv + col] = accS[mt][nt][i];
+      }
+}
+
 template <typename T, int DK>
 __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttentionParams p) {
   using Tile = LinMmaTile<T, DK>;
-  constexpr int C = Tile::kRows, VT = Tile::kVCols, LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
+  constexpr int C = Tile::kRows, LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
   static_assert(MT >= 1, "DK must be a multiple of 64");
   extern __shared__ uint4 smem_u4[];
   T* sQ = reinterpret_cast<T*>(smem_u4);  // [2][C][LDQ]
@@ -210,34 +320,23 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   T* sS = sV + 2 * C * LDV;               // [DK][LDV]  (k = state row d, n = column)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q4 = lane & 3;
-  const int v0 = blockIdx.x * VT, h = blockIdx.y, b = blockIdx.z;
+  const int P = p.n_segments;
+  const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / P, seg = blockIdx.z % P;
   const int T_ = p.seqlen, dv = p.dv;
-  const int n_chunks = (T_ + C - 1) / C;
+  int first, end;
+  segment_chunks((T_ + C - 1) / C, P, seg, first, end);
+  const int n_chunks = end - first;
   const T* qg = static_cast<const T*>(p.q.ptr) + size_t(b) * p.q.stride_b + size_t(h) * p.q.stride_h;
   const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
   const int srow0 = warp * 16 * MT;  // first state row of this warp
-
-  auto load_chunk = [&](int chunk, int buf) {
-    const int t0 = chunk * C;
-    for (int e = tid; e < C * DK / 8; e += 128) {
-      const int r = e / (DK / 8), c8 = (e % (DK / 8)) * 8, t = t0 + r;
-      const bool ok = t < T_;
-      const size_t tt = ok ? size_t(t) : 0;
-      mma::cp_async_16(sQ + (buf * C + r) * LDQ + c8, qg + tt * p.q.stride_t + c8, ok);
-      mma::cp_async_16(sK + (buf * C + r) * LDQ + c8, kg + tt * p.k.stride_t + c8, ok);
-    }
-    for (int e = tid; e < C * VT / 8; e += 128) {
-      const int r = e / (VT / 8), c8 = (e % (VT / 8)) * 8, t = t0 + r, col = v0 + c8;
-      const bool ok = t < T_ && col < dv;  // dv % 8 == 0: a piece is wholly inside or outside
-      mma::cp_async_16(sV + (buf * C + r) * LDV + c8, vg + (ok ? size_t(t) * p.v.stride_t + col : 0), ok);
-    }
-    mma::cp_async_commit();
+  auto load = [&](int chunk, int buf) {
+    load_chunk_async<T, DK>(p, qg, kg, vg, chunk, v0, sQ + buf * C * LDQ, sK + buf * C * LDQ, sV + buf * C * LDV);
   };
+  if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
 
-  // S in registers: m-tile mt, n-tile nt, fragment element i → row srow0 + 16mt + g (+8 for i >= 2),
-  // column nt·8 + 2q4 (+1 for odd i)
+  // S in registers; starts at S0 plus the sums of the segments that come before this one in walking order
   float accS[MT][8][4];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -245,8 +344,14 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int d = srow0 + 16 * mt + g + (i >= 2 ? 8 : 0), col = v0 + nt * 8 + 2 * q4 + (i & 1);
-        accS[mt][nt][i] = (p.S0 && col < dv) ? p.S0[state_base + size_t(d) * dv + col] : 0.f;
+        const int d = frag_row(srow0, mt, g, i), col = v0 + frag_col(nt, q4, i);
+        float s0 = 0.f;
+        if (col < dv) {
+          if (p.S0) s0 = p.S0[state_base + size_t(d) * dv + col];
+          for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
+            s0 += p.workspace[segment_offset(p, b, h, sp) + size_t(d) * dv + col];
+        }
+        accS[mt][nt][i] = s0;
       }
   auto store_S_smem = [&]() {
 #pragma unroll
@@ -261,11 +366,10 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   store_S_smem();
 
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
-  if (n_chunks > 0) load_chunk(p.reverse ? n_chunks - 1 : 0, 0);
   for (int it = 0; it < n_chunks; ++it) {
-    const int chunk = p.reverse ? n_chunks - 1 - it : it, buf = it & 1, t0 = chunk * C;
+    const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
     if (it + 1 < n_chunks) {
-      load_chunk(p.reverse ? chunk - 1 : chunk + 1, buf ^ 1);
+      load(p.reverse ? chunk - 1 : chunk + 1, buf ^ 1);
       mma::cp_async_wait<1>();
     } else {
       mma::cp_async_wait<0>();
@@ -298,7 +402,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int row = warp * 16 + g + (i >= 2 ? 8 : 0), col = nt * 8 + 2 * q4 + (i & 1);
+        const int row = warp * 16 + g + (i >= 2 ? 8 : 0), col = frag_col(nt, q4, i);
         const bool keep = p.reverse ? col >= row : col <= row;
         if (!keep) sc[nt][i] = 0.f;
       }
@@ -349,36 +453,20 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
     }
 
-    // S_w += (Kᵀ)_w V
-#pragma unroll
-    for (int j = 0; j < C / 16; ++j) {
-      uint32_t vb[4][4];
-#pragma unroll
-      for (int np = 0; np < 4; ++np)
-        mma::ldmatrix_x4_trans(vb[np], Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        uint32_t ka[4];
-        mma::ldmatrix_x4_trans(ka, Kb + (j * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + srow0 + 16 * mt + ((lane / 8) % 2) * 8);
-#pragma unroll
-        for (int np = 0; np < 4; ++np) {
-          mma::mma_16816<T>(accS[mt][2 * np], ka, vb[np][0], vb[np][1]);
-          mma::mma_16816<T>(accS[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
-        }
-      }
-    }
+    accumulate_state<T, DK>(accS, Kb, Vb, lane, srow0);
     __syncthreads();  // every warp is done reading S (and this chunk's buffers)
     store_S_smem();
   }
 
-  if (p.S_final) {
+  const bool last_segment = p.reverse ? seg == 0 : seg == P - 1;
+  if (p.S_final && last_segment) {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const int d = srow0 + 16 * mt + g + (i >= 2 ? 8 : 0), col = v0 + nt * 8 + 2 * q4 + (i & 1);
+          const int d = frag_row(srow0, mt, g, i), col = v0 + frag_col(nt, q4, i);
           if (col < dv) p.S_final[state_base + size_t(d) * dv + col] = accS[mt][nt][i];
         }
   }
@@ -403,13 +491,40 @@ bool use_mma_path(const LinearAttentionParams& p) {
          out_ok;
 }
 
+int sm_count() {
+  int dev = 0, n = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    return 132;
+  return n;
+}
+
+/// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two),
+/// at least 4 chunks per segment.
+int n_segments(const LinearAttentionParams& p) {
+  const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch;
+  const int n_chunks = (p.seqlen + kC - 1) / kC;
+  int64_t P = (2 * int64_t(sm_count())) / std::max<int64_t>(base, 1);
+  P = std::min<int64_t>(P, n_chunks / 4);
+  P = std::min<int64_t>(P, 65535 / std::max(p.batch, 1));
+  return int(std::max<int64_t>(P, 1));
+}
+
 template <int DK>
-cudaError_t launch_mma(const LinearAttentionParams& p, cudaStream_t stream) {
+cudaError_t launch_mma(LinearAttentionParams p, cudaStream_t stream) {
   using Tile = LinMmaTile<__nv_bfloat16, DK>;
+  p.n_segments = n_segments(p);
+  if (p.n_segments > 1 && p.workspace == nullptr) return cudaErrorInvalidValue;
+  const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
+  if (p.n_segments > 1) {
+    const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv);
+    auto kernel = linear_attention_segment_sum_kernel<__nv_bfloat16, DK>;
+    DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    kernel<<<grid, 128, smem, stream>>>(p);
+    DYSRA_CUDA_TRY(cudaGetLastError());
+  }
   const size_t smem = Tile::smem_bytes();
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK>;
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch);
   kernel<<<grid, 128, smem, stream>>>(p);
   return cudaGetLastError();
 }
@@ -428,4 +543,12 @@ cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t s
   return cudaGetLastError();
 }
 
+}  // namespace dysra::kernels
+
+namespace dysra::kernels {
+size_t linear_attention_workspace_bytes(const LinearAttentionParams& p) {
+  if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return 0;
+  const int P = n_segments(p);
+  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * P * size_t(p.dk) * p.dv : 0;
+}
 }  // namespace dysra::kernels

@@ -8,6 +8,7 @@
 // column for the normaliser) and all its gradients from this one core:
 //   dq = core(dO, v, k; S0ᵀ)   dk = core_rev(v, dO, q; dSᵀ)   dv = core_rev(k, q, dO; dS)  (dS0 = S_final of the last).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "common/kernel_common.h"
@@ -33,8 +34,14 @@ struct LinearAttentionParams {
   int64_t out_stride_b = 0, out_stride_t = 0, out_stride_h = 0;
   const float* S0 = nullptr;  // optional
   float* S_final = nullptr;   // optional
+  /// Scratch of linear_attention_workspace_bytes(params) bytes (fp32 sums of K^T V per sequence segment), owned by
+  /// the caller; may be null when that is 0. n_segments is set by the launcher.
+  float* workspace = nullptr;
+  int n_segments = 1;
 };
 
+/// Bytes of `workspace` that linear_attention_core needs for these params (0: none), on the current device.
+size_t linear_attention_workspace_bytes(const LinearAttentionParams& params);
 cudaError_t linear_attention_core(const LinearAttentionParams& params, cudaStream_t stream);
 
 }  // namespace dysra::kernels

@@ -25,7 +25,7 @@ std::atomic<CudaBackend>& backend() {
 void set_cuda_backend(CudaBackend b) { backend().store(b); }
 CudaBackend cuda_backend() { return backend().load(); }
 
-bool use_cuda_kernels(Op op) {
+bool use_cuda_kernels(Op op, bool tensor_cores) {
 #ifdef DYSRA_WITH_CUDA
   switch (cuda_backend()) {
     case CudaBackend::kKernels:
@@ -33,11 +33,12 @@ bool use_cuda_kernels(Op op) {
     case CudaBackend::kTorchOps:
       return false;
     case CudaBackend::kAuto:
-      return (op == Op::kSelectiveScan || op == Op::kDecodeAttention) && cuda::available();
+      return (op == Op::kSelectiveScan || op == Op::kDecodeAttention || tensor_cores) && cuda::available();
   }
   return false;
 #else
   (void)op;
+  (void)tensor_cores;
   return false;
 #endif
 }

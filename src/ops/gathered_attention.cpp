@@ -133,7 +133,10 @@ GatheredAttentionResult gathered_attention(const torch::Tensor& q, const torch::
   validate(q, k, v, indices, options);
   if (q.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    if (use_cuda_kernels(Op::kGatheredAttention)) return cuda::gathered_attention(q, k, v, indices, options);
+    const bool tensor_cores = (q.scalar_type() == torch::kBFloat16 || q.scalar_type() == torch::kHalf) &&
+                              (q.size(3) == 64 || q.size(3) == 128);
+    if (use_cuda_kernels(Op::kGatheredAttention, tensor_cores))
+      return cuda::gathered_attention(q, k, v, indices, options);
 #endif
     return gathered_attention_cpu(q, k, v, indices, options);  // LibTorch ops, device-agnostic
   }

@@ -106,7 +106,9 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   validate(q, k, v, initial, options);
   if (q.is_cuda()) {
 #ifdef DYSRA_WITH_CUDA
-    if (use_cuda_kernels(Op::kLinearAttention)) return cuda::linear_attention(q, k, v, initial, options);
+    const bool tensor_cores = q.scalar_type() == torch::kBFloat16 && (q.size(3) == 64 || q.size(3) == 128) &&
+                              v.size(3) % 8 == 0;
+    if (use_cuda_kernels(Op::kLinearAttention, tensor_cores)) return cuda::linear_attention(q, k, v, initial, options);
 #endif
     return linear_attention_cpu(q, k, v, initial, options);  // LibTorch ops, device-agnostic
   }

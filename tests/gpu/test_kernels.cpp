@@ -309,6 +309,9 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
   run_lin_case({torch::kBFloat16, 1, 200, 2, 64, 72, true, true, false});
   run_lin_case({torch::kBFloat16, 2, 37, 1, 128, 64, true, false, true});
   run_lin_case({torch::kBFloat16, 1, 256, 2, 64, 136, false, false, false});
+  // long enough for the sequence to be cut into segments (few heads: 3 or 4 segments of unequal length)
+  run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
+  run_lin_case({torch::kBFloat16, 2, 777, 1, 64, 128, true, true, true});
 }
 TEST(LinearAttentionCuda, HeadDim128) {
   REQUIRE_CUDA();
