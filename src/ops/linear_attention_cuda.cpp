@@ -11,6 +11,8 @@
 
 #ifdef DYSRA_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
+
+#include <tuple>
 #include <torch/torch.h>
 
 #include "dysra/core/error.h"
@@ -121,13 +123,17 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     }
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
+    // (each of the three core calls only when its input needs the gradient)
     // dq_t = Σ_{s<=t} (gO_t·v_s) k_s + gO_t S0ᵀ
-    Tensor dq = run_core(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false).first;
+    Tensor dq, dk, dv_, dS0;
+    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false).first;
     // dk_s = Σ_{t>=s} (v_s·gO_t) q_t + gS v_s
-    Tensor dk = run_core(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false).first;
+    if (ctx->needs_input_grad(1)) dk = run_core(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false).first;
     // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s ; its final state is dS0 = gS + Σ_t q_t gO_tᵀ
-    auto [dv_, dS0] = run_core(k, q, gO, gS, true, 1.0, v.scalar_type(), has_S0);
-    return {dq, dk, dv_, has_S0 ? dS0 : Tensor(), Tensor(), Tensor()};
+    const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
+    if (ctx->needs_input_grad(2) || want_dS0)
+      std::tie(dv_, dS0) = run_core(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0);
+    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -176,10 +182,23 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
     return {outs[0], {outs[1], z0 + k.sum(1, false, torch::kFloat32)}};
   }
   auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true);
-  auto z = chunked_cumsum_t(k.to(torch::kFloat32)) + z0.unsqueeze(1);  // [B, T, H, dk]: z_t
-  auto den = (q.to(torch::kFloat32) * z).sum(-1, true) + options.eps;
+  Tensor den, z_final;
+  if (q.scalar_type() == torch::kBFloat16 && (dk == 64 || dk == 128)) {
+    // Tensor-core path: the normaliser q_t·(z0 + Σ_{s<=t} k_s) is the same core with v = e₀, a one in column 0 of
+    // 64 (an expanded view: no memory) and S0 = [z0, 0, …]. Its gradients are core calls too (d_k 64, on tensor
+    // cores); a cumulative sum over T in torch ops costs ~3× more (bench/RESULTS.md).
+    auto e0 = torch::zeros({64}, q.options());
+    e0.narrow(0, 0, 1).fill_(1);
+    auto Z0 = torch::cat({z0.unsqueeze(-1), torch::zeros({b, h, dk, 63}, f32)}, -1);
+    auto zs = LinearAttentionCoreFn::apply(qc, kc, e0.expand({b, t, h, 64}), Z0, 1.0, true);
+    den = zs[0].narrow(-1, 0, 1) + options.eps;
+    z_final = zs[1].select(-1, 0);
+  } else {
+    auto z = chunked_cumsum_t(k.to(torch::kFloat32)) + z0.unsqueeze(1);  // [B, T, H, dk]: z_t
+    den = (q.to(torch::kFloat32) * z).sum(-1, true) + options.eps;
+    z_final = t > 0 ? z.select(1, t - 1) : z0;
+  }
   auto out = (outs[0] / den).to(q.scalar_type());
-  Tensor z_final = t > 0 ? z.select(1, t - 1) : z0;
   return {out, {outs[1], z_final}};
 }
 
