@@ -12,7 +12,7 @@
 namespace dysra::kernels {
 
 constexpr int kSelectiveScanChunk = 64;     ///< time steps between saved states (and per smem tile)
-constexpr int kSelectiveScanChannels = 32;  ///< channels per thread block (n_dtiles = ceil(D / 32))
+constexpr int kSelectiveScanChannels = 32;  ///< channels per dB/dC partial slice (n_dtiles = ceil(D / 32))
 constexpr int kSelectiveScanMaxState = 32;  ///< largest supported N
 
 struct SelectiveScanParams {
