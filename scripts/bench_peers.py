@@ -89,8 +89,9 @@ def bench_fla(args):
     except Exception as e:  # noqa: BLE001
         return skip("linear_attention", "fla", f"fla-core not importable: {type(e).__name__}: {e}")
     B, H, D = 4, (4 if args.quick else 16), 128
+    modes = {"both": (False, True), "nonorm": (False,), "norm": (True,)}[args.fla_modes]
     for T in ([512] if args.quick else [4096, 16384]):
-        for normalize in (False, True):
+        for normalize in modes:
             shape = f"B{B} T{T} H{H} D{D} {'norm' if normalize else 'nonorm'} bf16"
             sets = [[torch.rand(B, T, H, D, device="cuda", dtype=torch.bfloat16) + 0.1,
                      torch.rand(B, T, H, D, device="cuda", dtype=torch.bfloat16) + 0.1,
@@ -154,6 +155,8 @@ def main():
     ap.add_argument("--rotate", type=int, default=3)
     ap.add_argument("--json", default="", help="append JSON lines to this file")
     ap.add_argument("--only", default="mamba,fla,sdpa")
+    ap.add_argument("--fla-modes", default="both", choices=["both", "nonorm", "norm"],
+                    help="fla rows: with and/or without the normaliser (Triton autotunes each shape: ~20-40 s)")
     args = ap.parse_args()
     if args.runs < 20 and not args.quick:
         print("bench_peers: --runs must be >= 20 for a measurement", file=sys.stderr)

@@ -71,6 +71,75 @@ __device__ __forceinline__ uint32_t pack2<__half>(float x, float y) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
+template <int N>
+__device__ __forceinline__ void zero(float (&acc)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+}
+
+/// fp32 C fragments of a 16 × 16·KS tile (2·KS n-tiles) → the 16-bit A fragments of the same tile.
+template <typename T, int KS>
+__device__ __forceinline__ void c_to_a(uint32_t (&a)[KS][4], const float (&c)[2 * KS][4]) {
+#pragma unroll
+  for (int j = 0; j < KS; ++j) {
+    a[j][0] = pack2<T>(c[2 * j][0], c[2 * j][1]);
+    a[j][1] = pack2<T>(c[2 * j][2], c[2 * j][3]);
+    a[j][2] = pack2<T>(c[2 * j + 1][0], c[2 * j + 1][1]);
+    a[j][3] = pack2<T>(c[2 * j + 1][2], c[2 * j + 1][3]);
+  }
+}
+
+/// acc (16 × 16·NP) += A · B for a warp: A = KS k-steps of A fragments, B read from a shared [k][n] tile with
+/// `ld` elements per row (transposed ldmatrix).
+template <typename T, int KS, int NP>
+__device__ __forceinline__ void warp_mma_kn(float (&acc)[2 * NP][4], const uint32_t (&a)[KS][4], const T* b, int ld,
+                                            int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk)
+#pragma unroll
+    for (int np = 0; np < NP; ++np) {
+      uint32_t r[4];
+      ldmatrix_x4_trans(r, b + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * ld + np * 16 + (lane / 16) * 8);
+      mma_16816<T>(acc[2 * np], a[kk], r[0], r[1]);
+      mma_16816<T>(acc[2 * np + 1], a[kk], r[2], r[3]);
+    }
+}
+
+/// Like warp_mma_kn with A given as fp32 C fragments (2·KJ n-tiles of 16 rows), packed to 16 bits one k-step at a
+/// time (keeps fewer registers live than packing the whole tile first).
+template <typename T, int KJ, int NP>
+__device__ __forceinline__ void warp_mma_kn_c(float (&acc)[2 * NP][4], const float (&c)[2 * KJ][4], const T* b, int ld,
+                                              int lane) {
+#pragma unroll
+  for (int j = 0; j < KJ; ++j) {
+    const uint32_t a[1][4] = {{pack2<T>(c[2 * j][0], c[2 * j][1]), pack2<T>(c[2 * j][2], c[2 * j][3]),
+                               pack2<T>(c[2 * j + 1][0], c[2 * j + 1][1]), pack2<T>(c[2 * j + 1][2], c[2 * j + 1][3])}};
+    warp_mma_kn<T, 1, NP>(acc, a, b + j * 16 * ld, ld, lane);
+  }
+}
+
+/// acc (16 × 16·NP) += A · Bᵀ for a warp: B read from a shared [n][k] tile (e.g. S = Q Kᵀ with K stored by row).
+template <typename T, int KS, int NP>
+__device__ __forceinline__ void warp_mma_nk(float (&acc)[2 * NP][4], const uint32_t (&a)[KS][4], const T* b, int ld,
+                                            int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk)
+#pragma unroll
+    for (int np = 0; np < NP; ++np) {
+      uint32_t r[4];
+      ldmatrix_x4(r, b + (np * 16 + (lane % 8) + (lane / 16) * 8) * ld + kk * 16 + ((lane / 8) % 2) * 8);
+      mma_16816<T>(acc[2 * np], a[kk], r[0], r[1]);
+      mma_16816<T>(acc[2 * np + 1], a[kk], r[2], r[3]);
+    }
+}
+
+/// The A fragments of rows row0 .. row0+15 of a row-major shared [m][k] tile, KS k-steps.
+template <typename T, int KS>
+__device__ __forceinline__ void load_a_rows(uint32_t (&a)[KS][4], const T* src, int ld, int row0, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) ldmatrix_x4(a[kk], src + (row0 + (lane % 16)) * ld + kk * 16 + (lane / 16) * 8);
+}
+
 /// 16-byte global → shared copy; `valid == false` writes zeros (nothing is read).
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),

@@ -366,6 +366,38 @@ __device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int 
   return ri;
 }
 
+/// What every tensor-core block reads: its batch, kv head and list, and k/v at that (b, g).
+template <typename T>
+struct MmaBlock {
+  int b, g, n_tiles;
+  const T *kg, *vg;
+  const int32_t* list;
+  __device__ MmaBlock(const GatheredAttentionParams& p, int keys_per_tile)
+      : b(blockIdx.z), g(blockIdx.y / p.n_blocks), n_tiles((p.topk + keys_per_tile - 1) / keys_per_tile) {
+    const int jblk = blockIdx.y % p.n_blocks;
+    kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
+    vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
+    list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk;
+  }
+};
+
+/// cp.async of key tile `kt` (KT listed rows of k and v; padding → zeros) into sK/sV [KT][LD], its list entries
+/// into s_idx (-1 = padding or past the end); commits the group.
+template <typename T, int D, int KT, int LD>
+__device__ __forceinline__ void gather_kv_tile(const GatheredAttentionParams& p, const MmaBlock<T>& blk, int kt, T* sK,
+                                               T* sV, int* s_idx) {
+  for (int e = threadIdx.x; e < KT * (D / 8); e += 128) {
+    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
+    const int m = i < p.topk ? blk.list[i] : -1;
+    const bool ok = m >= 0;
+    const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
+    mma::cp_async_16(sK + r * LD + c8, blk.kg + off, ok);
+    mma::cp_async_16(sV + r * LD + c8, blk.vg + off, ok);
+    if (c8 == 0) s_idx[r] = m;
+  }
+  mma::cp_async_commit();
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(GatheredAttentionParams p) {
   using Tile = GaMmaTile<D>;
@@ -377,11 +409,8 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
   int* s_idx = reinterpret_cast<int*>(sV + 2 * KT * LD);  // [2][KT]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
-  const int b = blockIdx.z, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
-  const T* kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
-  const T* vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
-  const int32_t* list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk;
-  const int n_tiles = (p.topk + KT - 1) / KT;
+  const MmaBlock<T> blk(p, KT);
+  const int b = blk.b, n_tiles = blk.n_tiles;
 
   // Q rows (zeros for rows past the block's queries)
   for (int e = tid; e < R * (D / 8); e += 128) {
@@ -392,16 +421,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
     mma::cp_async_16(sQ + r * LD + c8, src, ri.valid);
   }
   auto load_tile = [&](int kt, int buf) {
-    for (int e = tid; e < KT * (D / 8); e += 128) {
-      const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
-      const int m = i < p.topk ? list[i] : -1;
-      const bool ok = m >= 0;
-      const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
-      mma::cp_async_16(sK + (buf * KT + r) * LD + c8, kg + off, ok);
-      mma::cp_async_16(sV + (buf * KT + r) * LD + c8, vg + off, ok);
-      if (c8 == 0) s_idx[buf * KT + r] = m;
-    }
-    mma::cp_async_commit();
+    gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK + buf * KT * LD, sV + buf * KT * LD, s_idx + buf * KT);
   };
   load_tile(0, 0);
 
@@ -416,10 +436,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
   }
   const float qk_scale = p.scale * kLog2e;
   float o[NT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) o[nt][i] = 0.f;
+  mma::zero(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   uint32_t qa[D / 16][4];
 
@@ -428,29 +445,14 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
     mma::cp_async_wait<0>();
     __syncthreads();  // tile kt (and Q) visible; every warp is done with tile kt - 1
     if (kt + 1 < n_tiles) load_tile(kt + 1, buf ^ 1);
-    if (kt == 0) {
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk)
-        mma::ldmatrix_x4(qa[kk], sQ + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
-    }
+    if (kt == 0) mma::load_a_rows<T, D / 16>(qa, sQ, LD, warp * 16, lane);
     const T* Kb = sK + buf * KT * LD;
     const T* Vb = sV + buf * KT * LD;
     const int* ib = s_idx + buf * KT;
 
     float sc[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) sc[nt][i] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-#pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t r[4];
-        mma::ldmatrix_x4(r, Kb + (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
-        mma::mma_16816<T>(sc[2 * np], qa[kk], r[0], r[1]);
-        mma::mma_16816<T>(sc[2 * np + 1], qa[kk], r[2], r[3]);
-      }
+    mma::zero(sc);
+    mma::warp_mma_nk<T, D / 16, 4>(sc, qa, Kb, LD, lane);
     // mask (padding, causal), scale, running max
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -492,18 +494,10 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
       o[nt][3] *= alpha[1];
     }
     // O += P V
-#pragma unroll
-    for (int j = 0; j < KT / 16; ++j) {
-      const uint32_t a[4] = {mma::pack2<T>(sc[2 * j][0], sc[2 * j][1]), mma::pack2<T>(sc[2 * j][2], sc[2 * j][3]),
-                             mma::pack2<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
-                             mma::pack2<T>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
-#pragma unroll
-      for (int np = 0; np < NT / 2; ++np) {
-        uint32_t r[4];
-        mma::ldmatrix_x4_trans(r, Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8);
-        mma::mma_16816<T>(o[2 * np], a, r[0], r[1]);
-        mma::mma_16816<T>(o[2 * np + 1], a, r[2], r[3]);
-      }
+    {
+      uint32_t pa[KT / 16][4];
+      mma::c_to_a<T, KT / 16>(pa, sc);
+      mma::warp_mma_kn<T, KT / 16, NT / 2>(o, pa, Vb, LD, lane);
     }
   }
 
@@ -553,15 +547,18 @@ bool use_mma_path(const GatheredAttentionParams& p) {
          p.kv_stride_h % 8 == 0;
 }
 
-template <typename T, int D>
-cudaError_t launch_fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
-  const size_t smem = GaMmaTile<D>::smem_bytes();
-  auto kernel = gathered_attention_fwd_mma_kernel<T, D>;
+/// Launches a tensor-core kernel over the blocks of 64 rows (kv-head-major, see mma_row).
+template <class Kernel, class Params>
+cudaError_t launch_rows(Kernel kernel, size_t smem, const Params& p, cudaStream_t stream) {
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const int group = p.heads / p.kv_heads;
   const dim3 grid((group * p.block_q + 63) / 64, p.n_blocks * p.kv_heads, p.batch);
   kernel<<<grid, 128, smem, stream>>>(p);
   return cudaGetLastError();
+}
+template <typename T, int D>
+cudaError_t launch_fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
+  return launch_rows(gathered_attention_fwd_mma_kernel<T, D>, GaMmaTile<D>::smem_bytes(), p, stream);
 }
 
 cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
@@ -600,11 +597,8 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   int* s_idx = reinterpret_cast<int*>(sdS + R * LDP);  // [KT]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
-  const int b = blockIdx.z, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
-  const T* kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
-  const T* vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
-  const int32_t* list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk;
-  const int n_tiles = (p.topk + KT - 1) / KT;
+  const MmaBlock<T> blk(p, KT);
+  const int b = blk.b, n_tiles = blk.n_tiles;
 
   for (int e = tid; e < R * (D / 8); e += 128) {
     const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
@@ -630,23 +624,11 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   }
   const float qk_scale = p.scale * kLog2e;
   float dq[NT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) dq[nt][i] = 0.f;
+  mma::zero(dq);
 
   for (int kt = 0; kt < n_tiles; ++kt) {
     __syncthreads();  // every warp is done with the previous tile's K, V, P, dS
-    for (int e = tid; e < KT * (D / 8); e += 128) {
-      const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
-      const int m = i < p.topk ? list[i] : -1;
-      const bool ok = m >= 0;
-      const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
-      mma::cp_async_16(sK + r * LD + c8, kg + off, ok);
-      mma::cp_async_16(sV + r * LD + c8, vg + off, ok);
-      if (c8 == 0) s_idx[r] = m;
-    }
-    mma::cp_async_commit();
+    gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK, sV, s_idx);
     mma::cp_async_wait<0>();
     __syncthreads();
 
@@ -692,18 +674,10 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
       *reinterpret_cast<uint32_t*>(sdS + (r0 + 8) * LDP + c) = mma::pack2<T>(dp[nt][2], dp[nt][3]);
     }
     // dQ_w += dS K
-#pragma unroll
-    for (int j = 0; j < KT / 16; ++j) {
-      const uint32_t a[4] = {mma::pack2<T>(dp[2 * j][0], dp[2 * j][1]), mma::pack2<T>(dp[2 * j][2], dp[2 * j][3]),
-                             mma::pack2<T>(dp[2 * j + 1][0], dp[2 * j + 1][1]),
-                             mma::pack2<T>(dp[2 * j + 1][2], dp[2 * j + 1][3])};
-#pragma unroll
-      for (int np = 0; np < NT / 2; ++np) {
-        uint32_t r[4];
-        mma::ldmatrix_x4_trans(r, sK + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8);
-        mma::mma_16816<T>(dq[2 * np], a, r[0], r[1]);
-        mma::mma_16816<T>(dq[2 * np + 1], a, r[2], r[3]);
-      }
+    {
+      uint32_t da[KT / 16][4];
+      mma::c_to_a<T, KT / 16>(da, dp);
+      mma::warp_mma_kn<T, KT / 16, NT / 2>(dq, da, sK, LD, lane);
     }
     __syncthreads();  // P and dS of all rows are in shared memory
 
@@ -717,10 +691,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
       float* dst = pass == 0 ? p.dv_acc : p.dk_acc;
       const float f = pass == 0 ? 1.f : p.scale;
       float acc[NT][4];
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[nt][i] = 0.f;
+      mma::zero(acc);
 #pragma unroll
       for (int j = 0; j < R / 16; ++j) {
         uint32_t a[4];
@@ -736,7 +707,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
         if (mrow[hf] < 0) continue;
-        float* row = dst + ((size_t(b) * p.n_mem + mrow[hf]) * p.kv_heads + g) * D;
+        float* row = dst + ((size_t(b) * p.n_mem + mrow[hf]) * p.kv_heads + blk.g) * D;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
           atomicAdd(reinterpret_cast<float2*>(row + nt * 8 + 2 * q4),
@@ -765,13 +736,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
 
 template <typename T, int D>
 cudaError_t launch_bwd_mma(const GatheredAttentionBwdParams& p, cudaStream_t stream) {
-  const size_t smem = GaMmaBwdTile<D>::smem_bytes();
-  auto kernel = gathered_attention_bwd_mma_kernel<T, D>;
-  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  const int group = p.heads / p.kv_heads;
-  const dim3 grid((group * p.block_q + 63) / 64, p.n_blocks * p.kv_heads, p.batch);
-  kernel<<<grid, 128, smem, stream>>>(p);
-  return cudaGetLastError();
+  return launch_rows(gathered_attention_bwd_mma_kernel<T, D>, GaMmaBwdTile<D>::smem_bytes(), p, stream);
 }
 
 cudaError_t bwd_mma(const GatheredAttentionBwdParams& p, cudaStream_t stream) {

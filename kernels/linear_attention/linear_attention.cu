@@ -265,6 +265,17 @@ __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>
 __device__ __forceinline__ int frag_row(int srow0, int mt, int g, int i) { return srow0 + 16 * mt + g + (i >= 2 ? 8 : 0); }
 __device__ __forceinline__ int frag_col(int nt, int q4, int i) { return nt * 8 + 2 * q4 + (i & 1); }
 
+/// f(mt, nt, i, state row, column within the tile) for every element of a warp's S fragments.
+template <int MT, typename F>
+__device__ __forceinline__ void for_state_frag(int srow0, int g, int q4, F&& f) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) f(mt, nt, i, frag_row(srow0, mt, g, i), frag_col(nt, q4, i));
+}
+
 /// Workspace of the segment sums: [B, H, P, DK, dv] fp32.
 __device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int seg) {
   return ((size_t(b) * p.heads + h) * p.n_segments + seg) * size_t(p.dk) * p.dv;
@@ -300,15 +311,9 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
     __syncthreads();  // the next load overwrites this buffer
   }
   float* dst = p.workspace + segment_offset(p, b, h, seg);
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int col = v0 + frag_col(nt, q4, i);
-        if (col < p.dv) dst[size_t(frag_row(srow0, mt, g, i)) * p.dv + col] = accS[mt][nt][i];
-      }
+  for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+    if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
+  });
 }
 
 template <typename T, int DK>
@@ -384,23 +389,10 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
     // scores = mask(Q_w Kᵀ)
     uint32_t qa[DK / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < DK / 16; ++kk)
-      mma::ldmatrix_x4(qa[kk], Qb + (warp * 16 + (lane % 16)) * LDQ + kk * 16 + (lane / 16) * 8);
+    mma::load_a_rows<T, DK / 16>(qa, Qb, LDQ, warp * 16, lane);
     float sc[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) sc[nt][i] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < DK / 16; ++kk)
-#pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t r[4];
-        mma::ldmatrix_x4(r, Kb + (np * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + kk * 16 + ((lane / 8) % 2) * 8);
-        mma::mma_16816<T>(sc[2 * np], qa[kk], r[0], r[1]);
-        mma::mma_16816<T>(sc[2 * np + 1], qa[kk], r[2], r[3]);
-      }
+    mma::zero(sc);
+    mma::warp_mma_nk<T, DK / 16, 4>(sc, qa, Kb, LDQ, lane);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
@@ -412,32 +404,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
     // O_w = scores V + Q_w S
     float o[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) o[nt][i] = 0.f;
-#pragma unroll
-    for (int j = 0; j < C / 16; ++j) {
-      const uint32_t a[4] = {mma::pack2<T>(sc[2 * j][0], sc[2 * j][1]), mma::pack2<T>(sc[2 * j][2], sc[2 * j][3]),
-                             mma::pack2<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
-                             mma::pack2<T>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
-#pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t r[4];
-        mma::ldmatrix_x4_trans(r, Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
-        mma::mma_16816<T>(o[2 * np], a, r[0], r[1]);
-        mma::mma_16816<T>(o[2 * np + 1], a, r[2], r[3]);
-      }
-    }
-#pragma unroll
-    for (int kk = 0; kk < DK / 16; ++kk)
-#pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t r[4];
-        mma::ldmatrix_x4_trans(r, sS + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
-        mma::mma_16816<T>(o[2 * np], qa[kk], r[0], r[1]);
-        mma::mma_16816<T>(o[2 * np + 1], qa[kk], r[2], r[3]);
-      }
+    mma::zero(o);
+    mma::warp_mma_kn_c<T, C / 16, 4>(o, sc, Vb, LDV, lane);
+    mma::warp_mma_kn<T, DK / 16, 4>(o, qa, sS, LDV, lane);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int t = t0 + warp * 16 + g + half * 8;
@@ -463,15 +432,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
   const bool last_segment = p.reverse ? seg == 0 : seg == P - 1;
   if (p.S_final && last_segment) {
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int d = frag_row(srow0, mt, g, i), col = v0 + frag_col(nt, q4, i);
-          if (col < dv) p.S_final[state_base + size_t(d) * dv + col] = accS[mt][nt][i];
-        }
+    for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+      if (v0 + c < dv) p.S_final[state_base + size_t(d) * dv + v0 + c] = accS[mt][nt][i];
+    });
   }
 }
 
