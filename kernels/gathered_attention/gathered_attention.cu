@@ -716,7 +716,9 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
     }
   }
 
-  // dq = scale · dQ, staged in sQ (every warp reads all rows of sQ in the dK pass: barrier first)
+  // dq = scale · dQ, staged in sQ (every warp reads all rows of sQ in the dK pass: barrier first; with K = 0 the
+  // Q/dO copy was never waited for)
+  mma::cp_async_wait<0>();
   __syncthreads();
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
