@@ -398,6 +398,29 @@ __device__ __forceinline__ void gather_kv_tile(const GatheredAttentionParams& p,
   mma::cp_async_commit();
 }
 
+/// Writes this warp's 16 rows of a C-fragment tile acc (× f[0] for row g8, × f[1] for row g8 + 8) to the rows
+/// [b, t, h, :] of `dst` ([B, Tq, H, D], contiguous) that the block's valid rows map to, staged through the warp's
+/// own rows of `stage` ([64][LD]) for 16-byte stores.
+template <typename T, int D, int LD>
+__device__ __forceinline__ void store_warp_rows(const GatheredAttentionParams& p, int b, void* dst, T* stage,
+                                                const float (&acc)[D / 8][4], const float (&f)[2], int warp, int lane) {
+  const int g8 = lane >> 2, q4 = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt) {
+    const int c = nt * 8 + 2 * q4, r0 = warp * 16 + g8;
+    *reinterpret_cast<uint32_t*>(stage + r0 * LD + c) = mma::pack2<T>(acc[nt][0] * f[0], acc[nt][1] * f[0]);
+    *reinterpret_cast<uint32_t*>(stage + (r0 + 8) * LD + c) = mma::pack2<T>(acc[nt][2] * f[1], acc[nt][3] * f[1]);
+  }
+  __syncwarp();
+  for (int e = lane; e < 16 * (D / 8); e += 32) {
+    const int r = warp * 16 + e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r);
+    if (!ri.valid) continue;
+    T* out = static_cast<T*>(dst) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
+    *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(stage + r * LD + c8);
+  }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(GatheredAttentionParams p) {
   using Tile = GaMmaTile<D>;
@@ -516,22 +539,9 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
           l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
     }
   }
-  // stage this warp's 16 rows in its own rows of sQ (only this warp read them), then 16-byte stores
+  // this warp's 16 rows, staged in its own rows of sQ (only this warp read them)
   __syncwarp();
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const int c = nt * 8 + 2 * q4, r0 = warp * 16 + g8;
-    *reinterpret_cast<uint32_t*>(sQ + r0 * LD + c) = mma::pack2<T>(o[nt][0] * inv[0], o[nt][1] * inv[0]);
-    *reinterpret_cast<uint32_t*>(sQ + (r0 + 8) * LD + c) = mma::pack2<T>(o[nt][2] * inv[1], o[nt][3] * inv[1]);
-  }
-  __syncwarp();
-  for (int e = lane; e < 16 * (D / 8); e += 32) {
-    const int r = warp * 16 + e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r);
-    if (!ri.valid) continue;
-    T* dst = static_cast<T*>(p.out) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
-    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(sQ + r * LD + c8);
-  }
+  store_warp_rows<T, D, LD>(p, b, p.out, sQ, o, inv, warp, lane);
 }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
@@ -720,20 +730,8 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   // Q/dO copy was never waited for)
   mma::cp_async_wait<0>();
   __syncthreads();
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const int c = nt * 8 + 2 * q4, r0 = warp * 16 + g8;
-    *reinterpret_cast<uint32_t*>(sQ + r0 * LD + c) = mma::pack2<T>(p.scale * dq[nt][0], p.scale * dq[nt][1]);
-    *reinterpret_cast<uint32_t*>(sQ + (r0 + 8) * LD + c) = mma::pack2<T>(p.scale * dq[nt][2], p.scale * dq[nt][3]);
-  }
-  __syncwarp();
-  for (int e = lane; e < 16 * (D / 8); e += 32) {
-    const int r = warp * 16 + e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r);
-    if (!ri.valid) continue;
-    T* dst = static_cast<T*>(p.dq) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
-    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(sQ + r * LD + c8);
-  }
+  const float sc2[2] = {p.scale, p.scale};
+  store_warp_rows<T, D, LD>(p, b, p.dq, sQ, dq, sc2, warp, lane);
 }
 
 template <typename T, int D>
