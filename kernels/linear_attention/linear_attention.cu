@@ -205,7 +205,18 @@ struct LinMmaTile {
   static constexpr size_t smem_bytes() {
     return sizeof(T) * (2 * 2 * size_t(kRows) * kLdq + 2 * size_t(kRows) * kLdv + size_t(DK) * kLdv);
   }
+  /// fp32 area of the augmentations: two double-buffered per-token vectors, σ (64 columns) and ζ (DK rows)
+  static constexpr int kAugFloats = 2 * 2 * kRows + kVCols + DK;
 };
+
+enum LinAug : int { kAugNone = 0, kAugContract = 1, kAugValue = 2 };
+
+/// The per-token vectors an augmentation reads per chunk: contract α (q side) and β (k side); value γ.
+__device__ __forceinline__ const float* aug_vec(const LinearAttentionParams& p, int aug, int which) {
+  if (aug == kAugContract) return which == 0 ? p.aug.alpha : p.aug.beta;
+  if (aug == kAugValue) return which == 0 ? p.aug.gamma : nullptr;
+  return nullptr;
+}
 
 /// Segment `seg` of P: chunks [first, end).
 __device__ __forceinline__ void segment_chunks(int n_chunks, int P, int seg, int& first, int& end) {
@@ -214,10 +225,13 @@ __device__ __forceinline__ void segment_chunks(int n_chunks, int P, int seg, int
   end = min(n_chunks, first + per);
 }
 
-/// cp.async of chunk `chunk` (rows t0 .. t0+63) of q (when sQ), k and the block's 64 columns of v.
+/// cp.async of chunk `chunk` (rows t0 .. t0+63) of q (when sQ), k, the block's 64 columns of v and, when given, two
+/// per-token fp32 vectors of this (b, h) (vec[i] → svec[i], 64 floats; zeros past T).
 template <typename T, int DK>
 __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p, const T* qg, const T* kg,
-                                                 const T* vg, int chunk, int v0, T* sQ, T* sK, T* sV) {
+                                                 const T* vg, int chunk, int v0, T* sQ, T* sK, T* sV,
+                                                 const float* vec0 = nullptr, float* svec0 = nullptr,
+                                                 const float* vec1 = nullptr, float* svec1 = nullptr) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, VT = Tile::kVCols;
   const int tid = threadIdx.x, t0 = chunk * kC;
@@ -232,6 +246,11 @@ __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p,
     const int r = e / (VT / 8), c8 = (e % (VT / 8)) * 8, t = t0 + r, col = v0 + c8;
     const bool ok = t < p.seqlen && col < p.dv;  // d_v % 8 == 0: a piece is wholly inside or outside
     mma::cp_async_16(sV + r * LDV + c8, vg + (ok ? size_t(t) * p.v.stride_t + col : 0), ok);
+  }
+  if (tid < kC) {
+    const bool ok = t0 + tid < p.seqlen;
+    if (vec0) mma::cp_async_4(svec0 + tid, vec0 + (ok ? t0 + tid : 0), ok);
+    if (vec1) mma::cp_async_4(svec1 + tid, vec1 + (ok ? t0 + tid : 0), ok);
   }
   mma::cp_async_commit();
 }
@@ -276,47 +295,84 @@ __device__ __forceinline__ void for_state_frag(int srow0, int g, int q4, F&& f) 
       for (int i = 0; i < 4; ++i) f(mt, nt, i, frag_row(srow0, mt, g, i), frag_col(nt, q4, i));
 }
 
-/// Workspace of the segment sums: [B, H, P, DK, dv] fp32.
+/// Workspace of the segment sums: [B, H, P, DK, dv] fp32, then the augmentation's [B, H, P, aug_len] (σ: dv, ζ: DK).
 __device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int seg) {
   return ((size_t(b) * p.heads + h) * p.n_segments + seg) * size_t(p.dk) * p.dv;
 }
+__device__ __forceinline__ size_t segment_aug_offset(const LinearAttentionParams& p, int b, int h, int seg) {
+  const size_t len = p.aug.contract ? p.dv : p.dk;
+  return size_t(p.batch) * p.heads * p.n_segments * size_t(p.dk) * p.dv +
+         ((size_t(b) * p.heads + h) * p.n_segments + seg) * len;
+}
 
-template <typename T, int DK>
+/// Per-thread running sum of the augmentation over one chunk in shared memory:
+///   contract: thread c < 64 → Σ_s β_s v_s[c] (β null = ones)     value: thread d < DK → Σ_s k_s[d] γ_s
+template <typename T, int DK, int AUG>
+__device__ __forceinline__ float chunk_aug_sum(const T* Kb, const T* Vb, const float* svec, bool ones) {
+  using Tile = LinMmaTile<T, DK>;
+  const int tid = threadIdx.x;
+  float acc = 0.f;
+  if (AUG == kAugContract && tid < Tile::kVCols) {
+#pragma unroll 8
+    for (int s = 0; s < kC; ++s) acc = fmaf(ones ? 1.f : svec[s], to_float(Vb[s * Tile::kLdv + tid]), acc);
+  } else if (AUG == kAugValue && tid < DK) {
+#pragma unroll 8
+    for (int s = 0; s < kC; ++s) acc = fmaf(ones ? 1.f : svec[s], to_float(Kb[s * Tile::kLdq + tid]), acc);
+  }
+  return acc;
+}
+
+template <typename T, int DK, int AUG>
 __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(LinearAttentionParams p) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
   extern __shared__ uint4 smem_u4[];
   T* sK = reinterpret_cast<T*>(smem_u4);  // [2][C][LDQ]
   T* sV = sK + 2 * kC * LDQ;              // [2][C][LDV]
+  float* sVec = reinterpret_cast<float*>(sV + 2 * kC * LDV);  // [2][C] (augmentations: β or γ)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q4 = lane & 3;
   const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / p.n_segments,
             seg = blockIdx.z % p.n_segments;
   const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
+  // the augmentation's per-token vector (β for contract, γ for value; null = ones); ζ only in the first v tile
+  const float* vec = AUG == kAugNone ? nullptr : aug_vec(p, AUG, AUG == kAugContract ? 1 : 0);
+  if (vec) vec += (size_t(b) * p.heads + h) * p.seqlen;
+  const bool aug_here = AUG == kAugContract || (AUG == kAugValue && blockIdx.x == 0);
   int first, end;
   segment_chunks((p.seqlen + kC - 1) / kC, p.n_segments, seg, first, end);
   const int srow0 = warp * 16 * MT;
   float accS[MT][8][4] = {};
-  if (first < end) load_chunk_async<T, DK>(p, nullptr, kg, vg, first, v0, nullptr, sK, sV);
+  float aug_acc = 0.f;
+  auto load = [&](int c, int buf) {
+    load_chunk_async<T, DK>(p, nullptr, kg, vg, c, v0, nullptr, sK + buf * kC * LDQ, sV + buf * kC * LDV, vec,
+                            sVec + buf * kC);
+  };
+  if (first < end) load(first, 0);
   for (int c = first; c < end; ++c) {
     const int buf = (c - first) & 1;
     if (c + 1 < end) {
-      load_chunk_async<T, DK>(p, nullptr, kg, vg, c + 1, v0, nullptr, sK + (buf ^ 1) * kC * LDQ, sV + (buf ^ 1) * kC * LDV);
+      load(c + 1, buf ^ 1);
       mma::cp_async_wait<1>();
     } else {
       mma::cp_async_wait<0>();
     }
     __syncthreads();
     accumulate_state<T, DK>(accS, sK + buf * kC * LDQ, sV + buf * kC * LDV, lane, srow0);
+    if (AUG != kAugNone && aug_here)
+      aug_acc += chunk_aug_sum<T, DK, AUG>(sK + buf * kC * LDQ, sV + buf * kC * LDV, sVec + buf * kC, vec == nullptr);
     __syncthreads();  // the next load overwrites this buffer
   }
   float* dst = p.workspace + segment_offset(p, b, h, seg);
   for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
     if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
   });
+  if (AUG == kAugContract && threadIdx.x < Tile::kVCols && v0 + int(threadIdx.x) < p.dv)
+    p.workspace[segment_aug_offset(p, b, h, seg) + v0 + threadIdx.x] = aug_acc;
+  if (AUG == kAugValue && aug_here && threadIdx.x < DK) p.workspace[segment_aug_offset(p, b, h, seg) + threadIdx.x] = aug_acc;
 }
 
-template <typename T, int DK>
+template <typename T, int DK, int AUG>
 __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttentionParams p) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int C = Tile::kRows, LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
@@ -326,6 +382,10 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   T* sK = sQ + 2 * C * LDQ;               // [2][C][LDQ]
   T* sV = sK + 2 * C * LDQ;               // [2][C][LDV]
   T* sS = sV + 2 * C * LDV;               // [DK][LDV]  (k = state row d, n = column)
+  float* sVec0 = reinterpret_cast<float*>(sS + DK * LDV);  // [2][C]  α (contract) or γ (value)
+  float* sVec1 = sVec0 + 2 * C;                            // [2][C]  β (contract)
+  float* sSig = sVec1 + 2 * C;                             // [64]    σ of this v tile (contract)
+  float* sZeta = sSig + Tile::kVCols;                      // [DK]    ζ (value, first v tile only)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q4 = lane & 3;
   const int P = p.n_segments;
@@ -339,8 +399,16 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
   const int srow0 = warp * 16 * MT;  // first state row of this warp
+  // augmentations (see linear_attention.h): the value one only in the first v tile (its output is one column)
+  const bool aug_here = AUG == kAugContract || (AUG == kAugValue && blockIdx.x == 0);
+  const size_t bh = size_t(b) * p.heads + h;
+  const float* vec0 = aug_here ? aug_vec(p, AUG, 0) : nullptr;
+  const float* vec1 = aug_here ? aug_vec(p, AUG, 1) : nullptr;
+  if (vec0) vec0 += bh * T_;
+  if (vec1) vec1 += bh * T_;
   auto load = [&](int chunk, int buf) {
-    load_chunk_async<T, DK>(p, qg, kg, vg, chunk, v0, sQ + buf * C * LDQ, sK + buf * C * LDQ, sV + buf * C * LDV);
+    load_chunk_async<T, DK>(p, qg, kg, vg, chunk, v0, sQ + buf * C * LDQ, sK + buf * C * LDQ, sV + buf * C * LDV,
+                            vec0, sVec0 + buf * C, vec1, sVec1 + buf * C);
   };
   if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
 
@@ -372,6 +440,22 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
   };
   store_S_smem();
+  if (AUG == kAugContract && tid < Tile::kVCols) {
+    const int col = v0 + tid;
+    float s0 = 0.f;
+    if (col < dv) {
+      if (p.aug.sigma0) s0 = p.aug.sigma0[bh * dv + col];
+      for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
+        s0 += p.workspace[segment_aug_offset(p, b, h, sp) + col];
+    }
+    sSig[tid] = s0;
+  }
+  if (AUG == kAugValue && aug_here && tid < DK) {
+    float z0 = p.aug.zeta0 ? p.aug.zeta0[bh * DK + tid] : 0.f;
+    for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
+      z0 += p.workspace[segment_aug_offset(p, b, h, sp) + tid];
+    sZeta[tid] = z0;
+  }
 
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
   for (int it = 0; it < n_chunks; ++it) {
@@ -393,20 +477,52 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     float sc[8][4];
     mma::zero(sc);
     mma::warp_mma_nk<T, DK / 16, 4>(sc, qa, Kb, LDQ, lane);
+    const float* va = sVec0 + buf * C;  // α (contract) or γ (value) of this chunk
+    const float* vb = sVec1 + buf * C;  // β (contract)
+    float alpha_r[2] = {1.f, 1.f};
+    if (AUG == kAugContract && vec0) {
+      alpha_r[0] = va[warp * 16 + g];
+      alpha_r[1] = va[warp * 16 + g + 8];
+    }
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int row = warp * 16 + g + (i >= 2 ? 8 : 0), col = frag_col(nt, q4, i);
+        if (AUG == kAugContract) sc[nt][i] += alpha_r[i >> 1] * (vec1 ? vb[col] : 1.f);
         const bool keep = p.reverse ? col >= row : col <= row;
         if (!keep) sc[nt][i] = 0.f;
       }
+    if (AUG == kAugValue && aug_here) {
+      // ô_t = scale·(Σ_s scores_ts γ_s + q_t·ζ): the quad of lanes of a row splits the columns and d
+      float part[2] = {0.f, 0.f};
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) part[i >> 1] = fmaf(sc[nt][i], vec0 ? va[frag_col(nt, q4, i)] : 1.f, part[i >> 1]);
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const T* qrow = Qb + (warp * 16 + g + 8 * hf) * LDQ;
+#pragma unroll 8
+        for (int d = q4 * (DK / 4); d < (q4 + 1) * (DK / 4); ++d) part[hf] = fmaf(to_float(qrow[d]), sZeta[d], part[hf]);
+        part[hf] += __shfl_xor_sync(0xffffffffu, part[hf], 1);
+        part[hf] += __shfl_xor_sync(0xffffffffu, part[hf], 2);
+        const int t = t0 + warp * 16 + g + 8 * hf;
+        if (q4 == 0 && t < T_ && p.aug.out) p.aug.out[bh * T_ + t] = p.scale * part[hf];
+      }
+    }
 
     // O_w = scores V + Q_w S
     float o[8][4];
     mma::zero(o);
     mma::warp_mma_kn_c<T, C / 16, 4>(o, sc, Vb, LDV, lane);
     mma::warp_mma_kn<T, DK / 16, 4>(o, qa, sS, LDV, lane);
+    if (AUG == kAugContract) {
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) o[nt][i] = fmaf(alpha_r[i >> 1], sSig[frag_col(nt, q4, i)], o[nt][i]);
+    }
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int t = t0 + warp * 16 + g + half * 8;
@@ -426,11 +542,21 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     }
 
     accumulate_state<T, DK>(accS, Kb, Vb, lane, srow0);
-    __syncthreads();  // every warp is done reading S (and this chunk's buffers)
+    float aug_part = 0.f;
+    if (AUG != kAugNone && aug_here)
+      aug_part = chunk_aug_sum<T, DK, AUG>(Kb, Vb, AUG == kAugContract ? vb : va,
+                                           (AUG == kAugContract ? vec1 : vec0) == nullptr);
+    __syncthreads();  // every warp is done reading S, σ, ζ (and this chunk's buffers)
     store_S_smem();
+    if (AUG == kAugContract && tid < Tile::kVCols) sSig[tid] += aug_part;
+    if (AUG == kAugValue && aug_here && tid < DK) sZeta[tid] += aug_part;
   }
 
   const bool last_segment = p.reverse ? seg == 0 : seg == P - 1;
+  if (AUG == kAugContract && last_segment && p.aug.sigma_final && tid < Tile::kVCols && v0 + tid < dv)
+    p.aug.sigma_final[bh * dv + v0 + tid] = sSig[tid];
+  if (AUG == kAugValue && aug_here && last_segment && p.aug.zeta_final && tid < DK)
+    p.aug.zeta_final[bh * DK + tid] = sZeta[tid];
   if (p.S_final && last_segment) {
     for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
       if (v0 + c < dv) p.S_final[state_base + size_t(d) * dv + v0 + c] = accS[mt][nt][i];
@@ -475,24 +601,39 @@ int n_segments(const LinearAttentionParams& p) {
   return int(std::max<int64_t>(P, 1));
 }
 
-template <int DK>
-cudaError_t launch_mma(LinearAttentionParams p, cudaStream_t stream) {
+int aug_kind(const LinearAttentionParams& p) {
+  return p.aug.contract ? kAugContract : p.aug.value ? kAugValue : kAugNone;
+}
+
+template <int DK, int AUG>
+cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
   using Tile = LinMmaTile<__nv_bfloat16, DK>;
   p.n_segments = n_segments(p);
   if (p.n_segments > 1 && p.workspace == nullptr) return cudaErrorInvalidValue;
+  const size_t aug_bytes = AUG == kAugNone ? 0 : sizeof(float) * Tile::kAugFloats;
   const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
   if (p.n_segments > 1) {
-    const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv);
-    auto kernel = linear_attention_segment_sum_kernel<__nv_bfloat16, DK>;
+    const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv) +
+                        (AUG == kAugNone ? 0 : sizeof(float) * 2 * kC);
+    auto kernel = linear_attention_segment_sum_kernel<__nv_bfloat16, DK, AUG>;
     DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     kernel<<<grid, 128, smem, stream>>>(p);
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
-  const size_t smem = Tile::smem_bytes();
-  auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK>;
+  const size_t smem = Tile::smem_bytes() + aug_bytes;
+  auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   kernel<<<grid, 128, smem, stream>>>(p);
   return cudaGetLastError();
+}
+
+template <int DK>
+cudaError_t launch_mma(const LinearAttentionParams& p, cudaStream_t stream) {
+  switch (aug_kind(p)) {
+    case kAugContract: return launch_mma_aug<DK, kAugContract>(p, stream);
+    case kAugValue: return launch_mma_aug<DK, kAugValue>(p, stream);
+    default: return launch_mma_aug<DK, kAugNone>(p, stream);
+  }
 }
 
 }  // namespace
@@ -500,7 +641,9 @@ cudaError_t launch_mma(LinearAttentionParams p, cudaStream_t stream) {
 cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.dk < 1 || p.dk > kLinearAttentionMaxDk || p.dv < 1) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.heads == 0) return cudaSuccess;
+  if (p.aug.contract && p.aug.value) return cudaErrorInvalidValue;
   if (use_mma_path(p)) return p.dk == 64 ? launch_mma<64>(p, stream) : launch_mma<128>(p, stream);
+  if (p.aug.contract || p.aug.value) return cudaErrorInvalidValue;  // augmentations: tensor-core path only
   const size_t smem = sizeof(float) * (2 * size_t(p.dk) * kLDT + kC * kLDT + kC * kVT + size_t(p.dk) * kVT);
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(linear_attention_core_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       int(smem)));
@@ -515,6 +658,8 @@ namespace dysra::kernels {
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& p) {
   if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return 0;
   const int P = n_segments(p);
-  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * P * size_t(p.dk) * p.dv : 0;
+  const size_t aug_len = p.aug.contract ? size_t(p.dv) : p.aug.value ? size_t(p.dk) : 0;
+  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * P * (size_t(p.dk) * p.dv + aug_len) : 0;
 }
+bool linear_attention_tensor_core_path(const LinearAttentionParams& p) { return use_mma_path(p); }
 }  // namespace dysra::kernels

@@ -24,6 +24,26 @@ struct LinearAttentionTensor {
   int64_t stride_b = 0, stride_t = 0, stride_h = 0;  // elements
 };
 
+/// Rank-1 augmentations of the core, tensor-core path only (the normalised op and its gradients are built from
+/// them). Per-token vectors are fp32 [B, H, T] contiguous; a null alpha, beta or gamma stands for all ones.
+/// Contraction (contract = true): q_t and k_s get one more component α_t, β_s, and S one more row σ [B, H, dv]:
+///   o_t += scale·(Σ_{s<=t} α_t β_s v_s + α_t σ0),            σ_final = σ0 + Σ_s β_s v_s
+/// Value (value = true): v_s gets one more component γ_s, and S one more column ζ [B, H, dk]; the extra output
+/// column goes to `out` [B, H, T] fp32 (may be null):
+///   ô_t = scale·(Σ_{s<=t} (q_t·k_s) γ_s + q_t·ζ0),             ζ_final = ζ0 + Σ_s k_s γ_s
+/// (s >= t for reverse.) sigma0 / zeta0 may be null (zeros); the finals are written when non-null.
+struct LinearAttentionAug {
+  bool contract = false, value = false;
+  const float* alpha = nullptr;
+  const float* beta = nullptr;
+  const float* sigma0 = nullptr;
+  float* sigma_final = nullptr;
+  const float* gamma = nullptr;
+  const float* zeta0 = nullptr;
+  float* zeta_final = nullptr;
+  float* out = nullptr;
+};
+
 struct LinearAttentionParams {
   int batch = 0, seqlen = 0, heads = 0, dk = 0, dv = 0;
   bool reverse = false;
@@ -38,10 +58,13 @@ struct LinearAttentionParams {
   /// the caller; may be null when that is 0. n_segments is set by the launcher.
   float* workspace = nullptr;
   int n_segments = 1;
+  LinearAttentionAug aug;  ///< requires the tensor-core path (linear_attention_tensor_core_path)
 };
 
 /// Bytes of `workspace` that linear_attention_core needs for these params (0: none), on the current device.
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& params);
+/// Whether these params take the tensor-core path (bf16 q, k, v; d_k 64 or 128; d_v % 8 == 0; aligned rows).
+bool linear_attention_tensor_core_path(const LinearAttentionParams& params);
 cudaError_t linear_attention_core(const LinearAttentionParams& params, cudaStream_t stream);
 
 }  // namespace dysra::kernels

@@ -38,37 +38,83 @@ kd::LinearAttentionTensor view_of(const Tensor& t, const char* name) {
   return v;
 }
 
-/// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state. q/k/v: [B, T, H, ·], last dim contiguous.
-std::pair<Tensor, Tensor> run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse,
-                                   double scale, torch::ScalarType out_dtype, bool want_state) {
-  const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
-  auto out = torch::empty({b, t, h, dv}, q.options().dtype(out_dtype));
-  Tensor S_final = want_state ? torch::empty({b, h, dk, dv}, q.options().dtype(torch::kFloat32)) : Tensor();
+/// Params of core(q, k, v) without output or state pointers (enough to ask which path the kernel takes).
+kd::LinearAttentionParams params_of(const Tensor& q, const Tensor& k, const Tensor& v, bool reverse, double scale) {
   kd::LinearAttentionParams p;
-  p.batch = int(b);
-  p.seqlen = int(t);
-  p.heads = int(h);
-  p.dk = int(dk);
-  p.dv = int(dv);
+  p.batch = int(q.size(0));
+  p.seqlen = int(q.size(1));
+  p.heads = int(q.size(2));
+  p.dk = int(q.size(3));
+  p.dv = int(v.size(3));
   p.reverse = reverse;
   p.scale = float(scale);
   p.q = view_of(q, "q");
   p.k = view_of(k, "k");
   p.v = view_of(v, "v");
-  p.out = out.data_ptr();
-  p.out_dtype = cuda_detail::kernel_dtype(out, kOp, "out");
-  p.out_stride_b = out.stride(0);
-  p.out_stride_t = out.stride(1);
-  p.out_stride_h = out.stride(2);
+  return p;
+}
+
+/// The rank-1 augmentations of the core (kernels/linear_attention/linear_attention.h): fp32 tensors, contiguous;
+/// undefined alpha / beta / gamma = ones, undefined sigma0 / zeta0 = zeros.
+struct Aug {
+  bool contract = false, value = false;
+  Tensor alpha, beta, sigma0;  // [B, H, T], [B, H, T], [B, H, dv]
+  Tensor gamma, zeta0;         // [B, H, T], [B, H, dk]
+  bool want_zeta_final = false, want_out = false;
+};
+struct CoreOut {
+  Tensor out, S_final, zeta_final, aug_out;
+};
+
+const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+/// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state, with an optional augmentation.
+/// q/k/v: [B, T, H, ·], last dim contiguous.
+CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
+                     torch::ScalarType out_dtype, bool want_state, const Aug& aug) {
+  const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
+  auto f32 = q.options().dtype(torch::kFloat32);
+  CoreOut r;
+  r.out = torch::empty({b, t, h, dv}, q.options().dtype(out_dtype));
+  if (want_state) r.S_final = torch::empty({b, h, dk, dv}, f32);
+  kd::LinearAttentionParams p = params_of(q, k, v, reverse, scale);
+  p.out = r.out.data_ptr();
+  p.out_dtype = cuda_detail::kernel_dtype(r.out, kOp, "out");
+  p.out_stride_b = r.out.stride(0);
+  p.out_stride_t = r.out.stride(1);
+  p.out_stride_h = r.out.stride(2);
   p.S0 = (S0.defined() && S0.numel() > 0) ? S0.data_ptr<float>() : nullptr;
-  p.S_final = want_state ? S_final.data_ptr<float>() : nullptr;
+  p.S_final = want_state ? r.S_final.data_ptr<float>() : nullptr;
+  if (aug.contract || aug.value) {
+    p.aug.contract = aug.contract;
+    p.aug.value = aug.value;
+    p.aug.alpha = f32_or_null(aug.alpha);
+    p.aug.beta = f32_or_null(aug.beta);
+    p.aug.sigma0 = f32_or_null(aug.sigma0);
+    p.aug.gamma = f32_or_null(aug.gamma);
+    p.aug.zeta0 = f32_or_null(aug.zeta0);
+    if (aug.want_zeta_final) {
+      r.zeta_final = torch::empty({b, h, dk}, f32);
+      p.aug.zeta_final = r.zeta_final.data_ptr<float>();
+    }
+    if (aug.want_out) {
+      r.aug_out = torch::empty({b, h, t}, f32);
+      p.aug.out = r.aug_out.data_ptr<float>();
+    }
+  }
   Tensor workspace;  // per-segment state sums of the tensor-core path (freed in stream order after the launch)
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
-    workspace = torch::empty({int64_t(bytes / sizeof(float))}, q.options().dtype(torch::kFloat32));
+    workspace = torch::empty({int64_t(bytes / sizeof(float))}, f32);
     p.workspace = workspace.data_ptr<float>();
   }
   cuda_detail::check_launch(kd::linear_attention_core(p, cuda_detail::stream_of(q)), kOp, "core");
-  return {out, S_final};
+  return r;
+}
+
+std::pair<Tensor, Tensor> run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse,
+                                   double scale, torch::ScalarType out_dtype, bool want_state) {
+  auto r = run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{});
+  return {r.out, r.S_final};
 }
 
 /// Inclusive cumulative sum over dim 1 of [B, T, ...] in chunks of 64: a scan inside each chunk plus a scan over the
@@ -137,6 +183,72 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
   }
 };
 
+/// The normalised op on the tensor-core path: num = core(q, k, v; S0) and den_t = q_t·(z0 + Σ_{s<=t} k_s) from one
+/// launch (the value augmentation with γ = 1, ζ0 = z0); the gradients of both from three launches (contraction
+/// augmentations carry g_den into dq and dk, a value augmentation gives dz0). Outputs: num [B, T, H, dv] fp32,
+/// den [B, H, T] fp32, S_final, z_final.
+class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                               const Tensor& S0, const Tensor& z0) {
+    c10::cuda::CUDAGuard guard(q.device());
+    Aug aug;
+    aug.value = true;
+    aug.zeta0 = z0;
+    aug.want_zeta_final = aug.want_out = true;
+    auto r = run_core_aug(q, k, v, S0, false, 1.0, torch::kFloat32, true, aug);
+    ctx->save_for_backward({q, k, v, z0});
+    const bool has_S0 = S0.numel() > 0;
+    ctx->saved_data["has_S0"] = has_S0;
+    if (has_S0) ctx->saved_data["S0"] = S0;
+    return {r.out, r.aug_out, r.S_final, r.zeta_final};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto s = ctx->get_saved_variables();
+    const Tensor &q = s[0], &k = s[1], &v = s[2], &z0 = s[3];
+    c10::cuda::CUDAGuard guard(q.device());
+    const bool has_S0 = ctx->saved_data["has_S0"].toBool();
+    Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
+    const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
+    auto f32 = q.options().dtype(torch::kFloat32);
+    Tensor gO = grads[0].defined() ? grads[0].to(q.scalar_type()).contiguous() : torch::zeros({b, t, h, dv}, q.options());
+    Tensor gden = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : torch::zeros({b, h, t}, f32);
+    Tensor gS = grads[2].defined() ? grads[2].to(torch::kFloat32).contiguous() : Tensor();
+    Tensor gz = grads[3].defined() ? grads[3].to(torch::kFloat32).contiguous() : Tensor();
+    auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
+    Tensor dq, dk, dv_, dS0, dz0;
+    if (ctx->needs_input_grad(0)) {  // dq_t = Σ_{s<=t} (gO_t·v_s + g_den_t) k_s + gO_t S0ᵀ + g_den_t z0
+      Aug a;
+      a.contract = true;
+      a.alpha = gden;
+      a.sigma0 = z0;
+      dq = run_core_aug(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false, a).out;
+    }
+    if (ctx->needs_input_grad(1)) {  // dk_s = Σ_{t>=s} (v_s·gO_t + g_den_t) q_t + v_s gSᵀ + g_z
+      Aug a;
+      a.contract = true;
+      a.beta = gden;
+      a.sigma0 = gz;
+      dk = run_core_aug(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false, a).out;
+    }
+    const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
+    if (ctx->needs_input_grad(2) || want_dS0 || ctx->needs_input_grad(4)) {
+      // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s; final state dS0 = gS + Σ_t q_t gO_tᵀ; ζ_final = g_z + Σ_t q_t g_den_t
+      Aug a;
+      a.value = true;
+      a.gamma = gden;
+      a.zeta0 = gz;
+      a.want_zeta_final = ctx->needs_input_grad(4);
+      auto r = run_core_aug(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0, a);
+      dv_ = r.out;
+      dS0 = r.S_final;
+      dz0 = r.zeta_final;
+    }
+    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), dz0};
+  }
+};
+
 }  // namespace
 
 LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -181,10 +293,14 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
     // z is not used without normalisation; it is still carried (z0 + Σ k) so a state can be handed on.
     return {outs[0], {outs[1], z0 + k.sum(1, false, torch::kFloat32)}};
   }
+  // (its backward contracts over d_v too: d_v must also be 64 or 128)
+  if ((dv == 64 || dv == 128) && kd::linear_attention_tensor_core_path(params_of(qc, kc, vc, false, 1.0))) {
+    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous());
+    auto den = r[1].permute({0, 2, 1}).unsqueeze(-1) + options.eps;  // [B, T, H, 1]
+    return {(r[0] / den).to(q.scalar_type()), {r[2], r[3]}};
+  }
   auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true);
-  // The normaliser q_t·(z0 + Σ_{s<=t} k_s) by a chunked cumulative sum in fp32. (Measured alternative: the same core
-  // with v = e₀ and S0 = [z0, 0, …] — its forward is 0.15 ms faster at B4 T4096 H16 D128, its backward 0.5 ms
-  // slower (bench/RESULTS.md).)
+  // Other paths: the normaliser q_t·(z0 + Σ_{s<=t} k_s) by a chunked cumulative sum in fp32.
   auto z = chunked_cumsum_t(k.to(torch::kFloat32)) + z0.unsqueeze(1);  // [B, T, H, dk]: z_t
   auto den = (q.to(torch::kFloat32) * z).sum(-1, true) + options.eps;
   Tensor z_final = t > 0 ? z.select(1, t - 1) : z0;

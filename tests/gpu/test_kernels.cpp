@@ -312,6 +312,9 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
   // long enough for the sequence to be cut into segments (few heads: 3 or 4 segments of unequal length)
   run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
   run_lin_case({torch::kBFloat16, 2, 777, 1, 64, 128, true, true, true});
+  // normalised with d_k, d_v in {64, 128}: the normaliser from the kernel's rank-1 augmentations (forward and all
+  // gradients, dz0 included), with segments
+  run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 128, true, true, false});
 }
 TEST(LinearAttentionCuda, HeadDim128) {
   REQUIRE_CUDA();
