@@ -189,12 +189,7 @@ cudaError_t launch_dim(const DecodeAttentionParams& p, cudaStream_t stream) {
 bool decode_attention_supported(int dim) { return dim == 64 || dim == 128; }
 
 int decode_attention_splits(int rows, int n_slots) {
-  static int sms = [] {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      return 132;
-    return n;
-  }();
+  const int sms = current_device_sm_count();
   // ≈ 8 resident blocks of 128 threads per SM (enough loads in flight to cover HBM latency), ≥ 64 slots each
   const int want = std::max(1, (8 * sms + rows - 1) / std::max(rows, 1));
   const int most = std::max(1, (n_slots + 63) / 64);

@@ -382,6 +382,14 @@ struct MmaBlock {
   }
 };
 
+/// Where row `ri` of the block reads q (column c8): the row's (t, h) in q, or q's first element for a row past the
+/// block's queries (its copy is zero-filled).
+template <typename T>
+__device__ __forceinline__ const T* q_row_src(const GatheredAttentionParams& p, int b, const MmaRow& ri, int c8) {
+  return static_cast<const T*>(p.q) + size_t(b) * p.q_stride_b +
+         (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
+}
+
 /// cp.async of key tile `kt` (KT listed rows of k and v; padding → zeros) into sK/sV [KT][LD], its list entries
 /// into s_idx (-1 = padding or past the end); commits the group.
 template <typename T, int D, int KT, int LD>
@@ -441,9 +449,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
   for (int e = tid; e < R * (D / 8); e += 128) {
     const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
     const MmaRow ri = mma_row(p, r);
-    const T* src = static_cast<const T*>(p.q) + size_t(b) * p.q_stride_b +
-                   (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
-    mma::cp_async_16(sQ + r * LD + c8, src, ri.valid);
+    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
   }
   auto load_tile = [&](int kt, int buf) {
     gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK + buf * KT * LD, sV + buf * KT * LD, s_idx + buf * KT);
@@ -687,8 +693,6 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
   }
 }
 
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-
 /// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
 bool use_mma_path(const GatheredAttentionParams& p) {
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_KERNEL")) {
@@ -780,10 +784,8 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   for (int e = tid; e < R * (D / 8); e += 128) {
     const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
     const MmaRow ri = mma_row(p, r);
-    const T* qsrc = static_cast<const T*>(p.q) + size_t(b) * p.q_stride_b +
-                    (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
     const T* osrc = static_cast<const T*>(p.dout) + (ri.valid ? ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8 : 0);
-    mma::cp_async_16(sQ + r * LD + c8, qsrc, ri.valid);
+    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
     mma::cp_async_16(sdO + r * LD + c8, osrc, ri.valid);
   }
   mma::cp_async_commit();

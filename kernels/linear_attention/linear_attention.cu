@@ -438,7 +438,6 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 }
 
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 bool rows_of_8(const LinearAttentionTensor& t) {
   return t.dtype == DType::kBFloat16 && aligned16(t.ptr) && t.stride_b % 8 == 0 && t.stride_t % 8 == 0 &&
          t.stride_h % 8 == 0;
@@ -457,19 +456,12 @@ bool use_mma_path(const LinearAttentionParams& p) {
          out_ok;
 }
 
-int sm_count() {
-  int dev = 0, n = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-    return 132;
-  return n;
-}
-
 /// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two),
 /// at least 4 chunks per segment.
 int n_segments(const LinearAttentionParams& p) {
   const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch;
   const int n_chunks = (p.seqlen + kC - 1) / kC;
-  int64_t P = (2 * int64_t(sm_count())) / std::max<int64_t>(base, 1);
+  int64_t P = (2 * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
   P = std::min<int64_t>(P, n_chunks / 4);
   P = std::min<int64_t>(P, 65535 / std::max(p.batch, 1));
   return int(std::max<int64_t>(P, 1));

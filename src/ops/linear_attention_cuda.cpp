@@ -116,10 +116,12 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
     // dO·scale in fp32 (the output was scaled; the state was not)
     const auto g_dtype = q.scalar_type() == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
-    Tensor gO = torch::zeros({b, t, h, dv}, q.options().dtype(g_dtype));
+    Tensor gO;
     if (grads[0].defined()) {
       gO = grads[0].to(g_dtype);
       gO = (scale == 1.0 ? gO : gO * scale).contiguous();
+    } else {
+      gO = torch::zeros({b, t, h, dv}, q.options().dtype(g_dtype));
     }
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
