@@ -578,9 +578,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
   for (int e = tid; e < R * (D / 8); e += 128) {
     const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
     const MmaRow ri = mma_row(p, r, R);
-    const T* src = static_cast<const T*>(p.q) + size_t(b) * p.q_stride_b +
-                   (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
-    mma::cp_async_16(sQ + r * LD + c8, src, ri.valid);
+    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
   }
   auto load_tile = [&](int kt, int buf) {
     gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK + buf * KT * LD, sV + buf * KT * LD, s_idx + buf * KT);
