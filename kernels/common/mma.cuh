@@ -133,6 +133,49 @@ __device__ __forceinline__ void warp_mma_nk(float (&acc)[2 * NP][4], const uint3
     }
 }
 
+/// acc[mt] (16 × 16·NP, m-tile mt = rows a_row0 + 16·mt of a shared [m][k] tile) += A_mt · Bᵀ with B read from a
+/// shared [n][k] tile: each B fragment is loaded once and used for all MT m-tiles; A is loaded per k-step.
+template <typename T, int KS, int NP, int MT>
+__device__ __forceinline__ void warp_mma_nk_mt(float (&acc)[MT][2 * NP][4], const T* a, int lda, int a_row0,
+                                               const T* b, int ldb, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk) {
+    uint32_t af[MT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+      ldmatrix_x4(af[mt], a + (a_row0 + 16 * mt + (lane % 16)) * lda + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+    for (int np = 0; np < NP; ++np) {
+      uint32_t r[4];
+      ldmatrix_x4(r, b + (np * 16 + (lane % 8) + (lane / 16) * 8) * ldb + kk * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        mma_16816<T>(acc[mt][2 * np], af[mt], r[0], r[1]);
+        mma_16816<T>(acc[mt][2 * np + 1], af[mt], r[2], r[3]);
+      }
+    }
+  }
+}
+
+/// acc[mt] (16 × 16·NP) += A_mt · B for MT m-tiles whose A fragments are given, B from a shared [k][n] tile, each B
+/// fragment loaded once for all m-tiles.
+template <typename T, int KS, int NP, int MT>
+__device__ __forceinline__ void warp_mma_kn_mt(float (&acc)[MT][2 * NP][4], const uint32_t (&a)[MT][KS][4], const T* b,
+                                               int ld, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk)
+#pragma unroll
+    for (int np = 0; np < NP; ++np) {
+      uint32_t r[4];
+      ldmatrix_x4_trans(r, b + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * ld + np * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        mma_16816<T>(acc[mt][2 * np], a[mt][kk], r[0], r[1]);
+        mma_16816<T>(acc[mt][2 * np + 1], a[mt][kk], r[2], r[3]);
+      }
+    }
+}
+
 /// The A fragments of rows row0 .. row0+15 of a row-major shared [m][k] tile, KS k-steps.
 template <typename T, int KS>
 __device__ __forceinline__ void load_a_rows(uint32_t (&a)[KS][4], const T* src, int ld, int row0, int lane) {

@@ -354,10 +354,11 @@ struct MmaRow {
   int64_t pos;
 };
 
-/// Row r (0..63) of the block: kv head g = blockIdx.y / n_blocks, list j = blockIdx.y % n_blocks (head-major).
-__device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int r) {
+/// Row r (0 .. rows-1) of a block of `rows` rows: kv head g = blockIdx.y / n_blocks, list j = blockIdx.y % n_blocks
+/// (head-major).
+__device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int r, int rows = 64) {
   const int group = p.heads / p.kv_heads, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
-  const int R = blockIdx.x * 64 + r, hi = R / p.block_q, qi = R % p.block_q;
+  const int R = blockIdx.x * rows + r, hi = R / p.block_q, qi = R % p.block_q;
   MmaRow ri;
   ri.t = jblk * p.block_q + qi;
   ri.h = g * group + hi;
@@ -406,23 +407,24 @@ __device__ __forceinline__ void gather_kv_tile(const GatheredAttentionParams& p,
   mma::cp_async_commit();
 }
 
-/// Writes this warp's 16 rows of a C-fragment tile acc (× f[0] for row g8, × f[1] for row g8 + 8) to the rows
-/// [b, t, h, :] of `dst` ([B, Tq, H, D], contiguous) that the block's valid rows map to, staged through the warp's
-/// own rows of `stage` ([64][LD]) for 16-byte stores.
+/// Writes 16 rows (row0 .. row0+15 of a block of `rows` rows) of a warp's C-fragment tile acc (× f[0] for row g8,
+/// × f[1] for row g8 + 8) to the rows [b, t, h, :] of `dst` ([B, Tq, H, D], contiguous) that they map to, staged
+/// through the same rows of `stage` ([rows][LD], rows only this warp reads) for 16-byte stores.
 template <typename T, int D, int LD>
 __device__ __forceinline__ void store_warp_rows(const GatheredAttentionParams& p, int b, void* dst, T* stage,
-                                                const float (&acc)[D / 8][4], const float (&f)[2], int warp, int lane) {
+                                                const float (&acc)[D / 8][4], const float (&f)[2], int row0, int lane,
+                                                int rows = 64) {
   const int g8 = lane >> 2, q4 = lane & 3;
 #pragma unroll
   for (int nt = 0; nt < D / 8; ++nt) {
-    const int c = nt * 8 + 2 * q4, r0 = warp * 16 + g8;
+    const int c = nt * 8 + 2 * q4, r0 = row0 + g8;
     *reinterpret_cast<uint32_t*>(stage + r0 * LD + c) = mma::pack2<T>(acc[nt][0] * f[0], acc[nt][1] * f[0]);
     *reinterpret_cast<uint32_t*>(stage + (r0 + 8) * LD + c) = mma::pack2<T>(acc[nt][2] * f[1], acc[nt][3] * f[1]);
   }
   __syncwarp();
   for (int e = lane; e < 16 * (D / 8); e += 32) {
-    const int r = warp * 16 + e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r);
+    const int r = row0 + e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r, rows);
     if (!ri.valid) continue;
     T* out = static_cast<T*>(dst) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
     *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(stage + r * LD + c8);
@@ -547,7 +549,146 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
   }
   // this warp's 16 rows, staged in its own rows of sQ (only this warp read them)
   __syncwarp();
-  store_warp_rows<T, D, LD>(p, b, p.out, sQ, o, inv, warp, lane);
+  store_warp_rows<T, D, LD>(p, b, p.out, sQ, o, inv, warp * 16, lane);
+}
+
+// Wide-list forward: lists shared by >= 128 rows (GQA groups, long query blocks, shape (a)) take blocks of 128
+// rows, each warp two 16-row m-tiles that share every K/V fragment it loads (flash-attention-2's layout): half the
+// shared-memory traffic per mma of the 64-row kernel and twice the independent accumulators per warp.
+template <int D>
+struct GaWideTile {
+  static constexpr int kRows = 128, kKeys = 64, kLd = D + 8;
+  static constexpr size_t smem_bytes() { return 2 * (size_t(kRows) * kLd + 4 * size_t(kKeys) * kLd) + 2 * 4 * kKeys; }
+};
+
+template <typename T, int D>
+__global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(GatheredAttentionParams p) {
+  using Tile = GaWideTile<D>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, NT = D / 8, MT = 2;
+  extern __shared__ uint4 smem_u4[];
+  T* sQ = reinterpret_cast<T*>(smem_u4);  // [R][LD]; reused for the output
+  T* sK = sQ + R * LD;                    // [2][KT][LD]
+  T* sV = sK + 2 * KT * LD;               // [2][KT][LD]
+  int* s_idx = reinterpret_cast<int*>(sV + 2 * KT * LD);  // [2][KT]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
+  const MmaBlock<T> blk(p, KT);
+  const int b = blk.b, n_tiles = blk.n_tiles, row0 = warp * 32;
+
+  for (int e = tid; e < R * (D / 8); e += 128) {
+    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r, R);
+    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
+  }
+  auto load_tile = [&](int kt, int buf) {
+    gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK + buf * KT * LD, sV + buf * KT * LD, s_idx + buf * KT);
+  };
+  load_tile(0, 0);
+
+  // this thread's four rows: row0 + 16·mt + g8 (+ 8); index hr = 2·mt + hf
+  int64_t pos[2 * MT];
+  bool rvalid[2 * MT];
+#pragma unroll
+  for (int hr = 0; hr < 2 * MT; ++hr) {
+    const MmaRow ri = mma_row(p, row0 + 16 * (hr >> 1) + g8 + 8 * (hr & 1), R);
+    pos[hr] = ri.pos;
+    rvalid[hr] = ri.valid;
+  }
+  const float qk_scale = p.scale * kLog2e;
+  float o[MT][NT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) mma::zero(o[mt]);
+  float m_run[2 * MT], l_run[2 * MT];
+#pragma unroll
+  for (int hr = 0; hr < 2 * MT; ++hr) {
+    m_run[hr] = -INFINITY;
+    l_run[hr] = 0.f;
+  }
+
+  for (int kt = 0; kt < n_tiles; ++kt) {
+    const int buf = kt & 1;
+    mma::cp_async_wait<0>();
+    __syncthreads();  // tile kt (and Q) visible; every warp is done with tile kt - 1
+    if (kt + 1 < n_tiles) load_tile(kt + 1, buf ^ 1);
+    const T* Kb = sK + buf * KT * LD;
+    const T* Vb = sV + buf * KT * LD;
+    const int* ib = s_idx + buf * KT;
+
+    float sc[MT][8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) mma::zero(sc[mt]);
+    mma::warp_mma_nk_mt<T, D / 16, 4, MT>(sc, sQ, LD, row0, Kb, LD, lane);
+    float mx[2 * MT];
+#pragma unroll
+    for (int hr = 0; hr < 2 * MT; ++hr) mx[hr] = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int m = (i & 1) ? mm.y : mm.x, hr = 2 * mt + (i >> 1);
+          const bool vis = m >= 0 && (!p.causal || int64_t(m) <= pos[hr]);
+          sc[mt][nt][i] = vis ? sc[mt][nt][i] * qk_scale : -INFINITY;
+          mx[hr] = fmaxf(mx[hr], sc[mt][nt][i]);
+        }
+    }
+    float alpha[2 * MT], mref[2 * MT];
+#pragma unroll
+    for (int hr = 0; hr < 2 * MT; ++hr) {
+      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
+      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
+      const float m_new = fmaxf(m_run[hr], mx[hr]);
+      mref[hr] = m_new == -INFINITY ? 0.f : m_new;
+      alpha[hr] = fast_exp2(m_run[hr] - mref[hr]);
+      m_run[hr] = m_new;
+    }
+    uint32_t pa[MT][KT / 16][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      float lsum[2] = {0.f, 0.f};
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          sc[mt][nt][i] = fast_exp2(sc[mt][nt][i] - mref[2 * mt + (i >> 1)]);
+          lsum[i >> 1] += sc[mt][nt][i];
+        }
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) l_run[2 * mt + hf] = l_run[2 * mt + hf] * alpha[2 * mt + hf] + lsum[hf];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        o[mt][nt][0] *= alpha[2 * mt];
+        o[mt][nt][1] *= alpha[2 * mt];
+        o[mt][nt][2] *= alpha[2 * mt + 1];
+        o[mt][nt][3] *= alpha[2 * mt + 1];
+      }
+      mma::c_to_a<T, KT / 16>(pa[mt], sc[mt]);
+    }
+    mma::warp_mma_kn_mt<T, KT / 16, NT / 2, MT>(o, pa, Vb, LD, lane);
+  }
+
+  mma::cp_async_wait<0>();
+  __syncthreads();
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    float inv[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int hr = 2 * mt + hf;
+      l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 1);
+      l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 2);
+      inv[hf] = l_run[hr] > 0.f ? 1.f / l_run[hr] : 0.f;
+      if (q4 == 0 && rvalid[hr]) {
+        const MmaRow ri = mma_row(p, row0 + 16 * mt + g8 + 8 * hf, R);
+        p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
+            l_run[hr] > 0.f ? (m_run[hr] + __log2f(l_run[hr])) * kLn2 : -INFINITY;
+      }
+    }
+    __syncwarp();
+    store_warp_rows<T, D, LD>(p, b, p.out, sQ, o[mt], inv, row0 + 16 * mt, lane, R);
+  }
 }
 
 /// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
@@ -575,9 +716,33 @@ cudaError_t launch_fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream
   return launch_rows(gathered_attention_fwd_mma_kernel<T, D>, GaMmaTile<D>::smem_bytes(), p, stream);
 }
 
+template <typename T, int D>
+cudaError_t launch_fwd_wide(const GatheredAttentionParams& p, cudaStream_t stream) {
+  auto kernel = gathered_attention_fwd_wide_kernel<T, D>;
+  const size_t smem = GaWideTile<D>::smem_bytes();
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int group = p.heads / p.kv_heads, rows = GaWideTile<D>::kRows;
+  const dim3 grid((group * p.block_q + rows - 1) / rows, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, 128, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+/// Lists shared by >= 128 rows take the wide (128-row) kernel unless DYSRA_GATHERED_ATTENTION_WIDE=0.
+bool use_wide(const GatheredAttentionParams& p) {
+  if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WIDE")) {
+    if (std::string(e) == "0") return false;
+  }
+  return (p.heads / p.kv_heads) * p.block_q >= 128;
+}
+
 cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
-  if (p.dtype == DType::kBFloat16)
+  const bool wide = use_wide(p);
+  if (p.dtype == DType::kBFloat16) {
+    if (wide)
+      return p.dim == 64 ? launch_fwd_wide<__nv_bfloat16, 64>(p, stream) : launch_fwd_wide<__nv_bfloat16, 128>(p, stream);
     return p.dim == 64 ? launch_fwd_mma<__nv_bfloat16, 64>(p, stream) : launch_fwd_mma<__nv_bfloat16, 128>(p, stream);
+  }
+  if (wide) return p.dim == 64 ? launch_fwd_wide<__half, 64>(p, stream) : launch_fwd_wide<__half, 128>(p, stream);
   return p.dim == 64 ? launch_fwd_mma<__half, 64>(p, stream) : launch_fwd_mma<__half, 128>(p, stream);
 }
 
@@ -733,7 +898,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   mma::cp_async_wait<0>();
   __syncthreads();
   const float sc2[2] = {p.scale, p.scale};
-  store_warp_rows<T, D, LD>(p, b, p.dq, sQ, dq, sc2, warp, lane);
+  store_warp_rows<T, D, LD>(p, b, p.dq, sQ, dq, sc2, warp * 16, lane);
 }
 
 template <typename T, int D>
