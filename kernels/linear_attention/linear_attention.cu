@@ -255,18 +255,46 @@ __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p,
   mma::cp_async_commit();
 }
 
-/// accS (this warp's rows of S) += Kᵀ V over the 64 tokens of the chunk in sK / sV.
-template <typename T, int DK>
-__device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>::kMt][8][4], const T* Kb,
-                                                 const T* Vb, int lane, int srow0) {
+/// The bf16 fragment pair of a per-token (or per-state-row) fp32 vector x[k0 .. k0+15] split as x = hi + lo
+/// (hi = bf16(x), lo = bf16(x − hi): ~16 significant bits): as a B fragment (k16×n8) it is the tile whose column 0
+/// is hi(x) and column 1 lo(x) (other columns 0); {f[0], 0, f[1], 0} is the A fragment (m16×k16) whose row 0 is
+/// hi(x) and row 1 lo(x). One mma against it gives the product with x in two accumulator columns (rows) whose sum
+/// is fp32-accurate. x null stands for ones.
+__device__ __forceinline__ void hilo_frag(uint32_t (&f)[2], const float* x, int k0, int lane) {
+  const int g = lane >> 2, q = lane & 3;
+  float2 a = make_float2(1.f, 1.f), b = make_float2(1.f, 1.f);
+  if (x) {
+    a = *reinterpret_cast<const float2*>(x + k0 + 2 * q);
+    b = *reinterpret_cast<const float2*>(x + k0 + 2 * q + 8);
+  }
+  auto part = [g](float v) {
+    const float hi = __bfloat162float(__float2bfloat16_rn(v));
+    return g == 0 ? hi : g == 1 ? v - hi : 0.f;
+  };
+  f[0] = mma::pack2<__nv_bfloat16>(part(a.x), part(a.y));
+  f[1] = mma::pack2<__nv_bfloat16>(part(b.x), part(b.y));
+}
+
+/// accS (this warp's rows of S) += Kᵀ V over the 64 tokens of the chunk in sK / sV, and, when `aug_on`, the
+/// augmentation's extra state through the same fragments (`vec`: the chunk's per-token vector in shared memory,
+/// null = ones):
+///   value:    accX[mt] += Kᵀ_mt [hi(γ) lo(γ)]   (ζ of this warp's state rows = columns 0 + 1)
+///   contract: accX[n]  += [hi(β); lo(β)] V_n   (σ of v columns 8·(2·warp + n) .. = rows 0 + 1)
+template <typename T, int DK, int AUG>
+__device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>::kMt][8][4], float (&accX)[2][4],
+                                                 const T* Kb, const T* Vb, const float* vec, bool aug_on, int lane,
+                                                 int warp, int srow0) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
+  static_assert(MT <= 2, "accX holds at most two m-tiles");
 #pragma unroll
   for (int j = 0; j < kC / 16; ++j) {
     uint32_t vb[4][4];
 #pragma unroll
     for (int np = 0; np < 4; ++np)
       mma::ldmatrix_x4_trans(vb[np], Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+    uint32_t hl[2] = {0u, 0u};
+    if (AUG != kAugNone && aug_on) hilo_frag(hl, vec, j * 16, lane);
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
       uint32_t ka[4];
@@ -276,7 +304,41 @@ __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>
         mma::mma_16816<T>(accS[mt][2 * np], ka, vb[np][0], vb[np][1]);
         mma::mma_16816<T>(accS[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
       }
+      if (AUG == kAugValue && aug_on) mma::mma_16816<T>(accX[mt], ka, hl[0], hl[1]);
     }
+    if (AUG == kAugContract && aug_on) {
+      const uint32_t a[4] = {hl[0], 0u, hl[1], 0u};
+#pragma unroll
+      for (int np = 0; np < 4; ++np)
+        if (np == warp) {
+          mma::mma_16816<T>(accX[0], a, vb[np][0], vb[np][1]);
+          mma::mma_16816<T>(accX[1], a, vb[np][2], vb[np][3]);
+        }
+    }
+  }
+}
+
+/// The augmentation's state from accX (see accumulate_state): f(index, value) for every element this lane owns.
+///   value: f(state row d, ζ_d)  — lanes with q4 == 0;   contract: f(column c of the tile, σ_c) — lanes 0 .. 3.
+/// (Every lane must call it: the contract form shuffles.)
+template <int AUG, int MT, typename F>
+__device__ __forceinline__ void for_aug_state(const float (&accX)[2][4], int lane, int warp, int srow0, F&& f) {
+  const int g = lane >> 2, q4 = lane & 3;
+  if (AUG == kAugValue) {
+    if (q4 == 0)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        f(srow0 + 16 * mt + g, accX[mt][0] + accX[mt][1]);
+        f(srow0 + 16 * mt + g + 8, accX[mt][2] + accX[mt][3]);
+      }
+  } else if (AUG == kAugContract) {
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float s = accX[n][e] + __shfl_down_sync(0xffffffffu, accX[n][e], 4);
+        if (g == 0) f((2 * warp + n) * 8 + 2 * q4 + e, s);
+      }
   }
 }
 
@@ -305,23 +367,6 @@ __device__ __forceinline__ size_t segment_aug_offset(const LinearAttentionParams
          ((size_t(b) * p.heads + h) * p.n_segments + seg) * len;
 }
 
-/// Per-thread running sum of the augmentation over one chunk in shared memory:
-///   contract: thread c < 64 → Σ_s β_s v_s[c] (β null = ones)     value: thread d < DK → Σ_s k_s[d] γ_s
-template <typename T, int DK, int AUG>
-__device__ __forceinline__ float chunk_aug_sum(const T* Kb, const T* Vb, const float* svec, bool ones) {
-  using Tile = LinMmaTile<T, DK>;
-  const int tid = threadIdx.x;
-  float acc = 0.f;
-  if (AUG == kAugContract && tid < Tile::kVCols) {
-#pragma unroll 8
-    for (int s = 0; s < kC; ++s) acc = fmaf(ones ? 1.f : svec[s], to_float(Vb[s * Tile::kLdv + tid]), acc);
-  } else if (AUG == kAugValue && tid < DK) {
-#pragma unroll 8
-    for (int s = 0; s < kC; ++s) acc = fmaf(ones ? 1.f : svec[s], to_float(Kb[s * Tile::kLdq + tid]), acc);
-  }
-  return acc;
-}
-
 template <typename T, int DK, int AUG>
 __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(LinearAttentionParams p) {
   using Tile = LinMmaTile<T, DK>;
@@ -343,7 +388,7 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
   segment_chunks((p.seqlen + kC - 1) / kC, p.n_segments, seg, first, end);
   const int srow0 = warp * 16 * MT;
   float accS[MT][8][4] = {};
-  float aug_acc = 0.f;
+  float accX[2][4] = {};  // the augmentation's state (see accumulate_state)
   auto load = [&](int c, int buf) {
     load_chunk_async<T, DK>(p, nullptr, kg, vg, c, v0, nullptr, sK + buf * kC * LDQ, sV + buf * kC * LDV, vec,
                             sVec + buf * kC);
@@ -358,18 +403,21 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
       mma::cp_async_wait<0>();
     }
     __syncthreads();
-    accumulate_state<T, DK>(accS, sK + buf * kC * LDQ, sV + buf * kC * LDV, lane, srow0);
-    if (AUG != kAugNone && aug_here)
-      aug_acc += chunk_aug_sum<T, DK, AUG>(sK + buf * kC * LDQ, sV + buf * kC * LDV, sVec + buf * kC, vec == nullptr);
+    accumulate_state<T, DK, AUG>(accS, accX, sK + buf * kC * LDQ, sV + buf * kC * LDV, vec ? sVec + buf * kC : nullptr,
+                                 aug_here, lane, warp, srow0);
     __syncthreads();  // the next load overwrites this buffer
   }
   float* dst = p.workspace + segment_offset(p, b, h, seg);
   for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
     if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
   });
-  if (AUG == kAugContract && threadIdx.x < Tile::kVCols && v0 + int(threadIdx.x) < p.dv)
-    p.workspace[segment_aug_offset(p, b, h, seg) + v0 + threadIdx.x] = aug_acc;
-  if (AUG == kAugValue && aug_here && threadIdx.x < DK) p.workspace[segment_aug_offset(p, b, h, seg) + threadIdx.x] = aug_acc;
+  if (AUG != kAugNone && aug_here) {
+    float* aug_dst = p.workspace + segment_aug_offset(p, b, h, seg) + (AUG == kAugContract ? v0 : 0);
+    const int lim = AUG == kAugContract ? p.dv - v0 : DK;
+    for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) {
+      if (i < lim) aug_dst[i] = x;
+    });
+  }
 }
 
 template <typename T, int DK, int AUG>
@@ -399,8 +447,10 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
   const int srow0 = warp * 16 * MT;  // first state row of this warp
-  // augmentations (see linear_attention.h): the value one only in the first v tile (its output is one column)
-  const bool aug_here = AUG == kAugContract || (AUG == kAugValue && blockIdx.x == 0);
+  // augmentations (see linear_attention.h): the value one in the first v tile only (its output is one column),
+  // unless the output is normalised by it (every tile then needs it)
+  const bool aug_here = AUG == kAugContract || (AUG == kAugValue && (blockIdx.x == 0 || p.aug.normalize));
+  const bool aug_writer = AUG == kAugContract || blockIdx.x == 0;  // writes the augmentation's outputs
   const size_t bh = size_t(b) * p.heads + h;
   const float* vec0 = aug_here ? aug_vec(p, AUG, 0) : nullptr;
   const float* vec1 = aug_here ? aug_vec(p, AUG, 1) : nullptr;
@@ -413,6 +463,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
 
   // S in registers; starts at S0 plus the sums of the segments that come before this one in walking order
+  const int sp_first = p.reverse ? seg + 1 : 0, sp_end = p.reverse ? P : seg;
   float accS[MT][8][4];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -440,21 +491,27 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
   };
   store_S_smem();
-  if (AUG == kAugContract && tid < Tile::kVCols) {
-    const int col = v0 + tid;
-    float s0 = 0.f;
-    if (col < dv) {
-      if (p.aug.sigma0) s0 = p.aug.sigma0[bh * dv + col];
-      for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-        s0 += p.workspace[segment_aug_offset(p, b, h, sp) + col];
+  // the augmentation's state, fp32 in shared memory: σ (contract, the v columns of this tile) or ζ (value, the
+  // state rows); each chunk's contribution comes from accumulate_state's extra mma (accX) and is added by the lane
+  // that holds it (for_aug_state), so every element has one owner lane
+  float* sAug = AUG == kAugContract ? sSig : sZeta;
+  if (AUG != kAugNone && aug_here) {
+    const int n_aug = AUG == kAugContract ? Tile::kVCols : DK;
+    for (int i = tid; i < n_aug; i += 128) {
+      float x0 = 0.f;
+      if (AUG == kAugContract) {
+        if (v0 + i < dv) {
+          if (p.aug.sigma0) x0 = p.aug.sigma0[bh * dv + v0 + i];
+          for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
+            x0 += p.workspace[segment_aug_offset(p, b, h, sp) + v0 + i];
+        }
+      } else {
+        if (p.aug.zeta0) x0 = p.aug.zeta0[bh * DK + i];
+        for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
+          x0 += p.workspace[segment_aug_offset(p, b, h, sp) + i];
+      }
+      sAug[i] = x0;
     }
-    sSig[tid] = s0;
-  }
-  if (AUG == kAugValue && aug_here && tid < DK) {
-    float z0 = p.aug.zeta0 ? p.aug.zeta0[bh * DK + tid] : 0.f;
-    for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-      z0 += p.workspace[segment_aug_offset(p, b, h, sp) + tid];
-    sZeta[tid] = z0;
   }
 
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
@@ -466,7 +523,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     } else {
       mma::cp_async_wait<0>();
     }
-    __syncthreads();  // this chunk's tiles and the previous chunk's S are visible
+    __syncthreads();  // this chunk's tiles and the previous chunk's S, σ, ζ are visible
     const T* Qb = sQ + buf * C * LDQ;
     const T* Kb = sK + buf * C * LDQ;
     const T* Vb = sV + buf * C * LDV;
@@ -493,22 +550,28 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
         const bool keep = p.reverse ? col >= row : col <= row;
         if (!keep) sc[nt][i] = 0.f;
       }
+    // value augmentation: ô_t = Σ_s scores_ts γ_s (fp32; the quad of lanes of a row splits the columns) + q_t·ζ
+    // (one mma per k-step against ζ's hi/lo tile; row g in lane 4g's columns 0 + 1)
+    float den[2] = {0.f, 0.f};
     if (AUG == kAugValue && aug_here) {
-      // ô_t = scale·(Σ_s scores_ts γ_s + q_t·ζ): the quad of lanes of a row splits the columns and d
-      float part[2] = {0.f, 0.f};
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-        for (int i = 0; i < 4; ++i) part[i >> 1] = fmaf(sc[nt][i], vec0 ? va[frag_col(nt, q4, i)] : 1.f, part[i >> 1]);
+        for (int i = 0; i < 4; ++i) den[i >> 1] = fmaf(sc[nt][i], vec0 ? va[frag_col(nt, q4, i)] : 1.f, den[i >> 1]);
+      float oz[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int kk = 0; kk < DK / 16; ++kk) {
+        uint32_t zf[2];
+        hilo_frag(zf, sZeta, kk * 16, lane);
+        mma::mma_16816<T>(oz, qa[kk], zf[0], zf[1]);
+      }
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
-        const T* qrow = Qb + (warp * 16 + g + 8 * hf) * LDQ;
-#pragma unroll 8
-        for (int d = q4 * (DK / 4); d < (q4 + 1) * (DK / 4); ++d) part[hf] = fmaf(to_float(qrow[d]), sZeta[d], part[hf]);
-        part[hf] += __shfl_xor_sync(0xffffffffu, part[hf], 1);
-        part[hf] += __shfl_xor_sync(0xffffffffu, part[hf], 2);
+        den[hf] += __shfl_xor_sync(0xffffffffu, den[hf], 1);
+        den[hf] += __shfl_xor_sync(0xffffffffu, den[hf], 2);
+        den[hf] = p.scale * (den[hf] + __shfl_sync(0xffffffffu, oz[2 * hf] + oz[2 * hf + 1], lane & ~3));
         const int t = t0 + warp * 16 + g + 8 * hf;
-        if (q4 == 0 && t < T_ && p.aug.out) p.aug.out[bh * T_ + t] = p.scale * part[hf];
+        if (aug_writer && q4 == 0 && t < T_ && p.aug.out) p.aug.out[bh * T_ + t] = den[hf];
       }
     }
 
@@ -523,6 +586,12 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 #pragma unroll
         for (int i = 0; i < 4; ++i) o[nt][i] = fmaf(alpha_r[i >> 1], sSig[frag_col(nt, q4, i)], o[nt][i]);
     }
+    const bool normalize = AUG == kAugValue && p.aug.normalize;
+    float rs[2] = {p.scale, p.scale};  // per-row output factor: scale, or scale / (ô + eps) when normalised
+    if (normalize) {
+      rs[0] = p.scale / (den[0] + p.aug.eps);
+      rs[1] = p.scale / (den[1] + p.aug.eps);
+    }
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int t = t0 + warp * 16 + g + half * 8;
@@ -532,7 +601,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       for (int nt = 0; nt < 8; ++nt) {
         const int col = v0 + nt * 8 + 2 * q4;
         if (col >= dv) continue;
-        const float x = p.scale * o[nt][2 * half], y = p.scale * o[nt][2 * half + 1];
+        const float x = rs[half] * o[nt][2 * half], y = rs[half] * o[nt][2 * half + 1];
         if (p.out_dtype == DType::kFloat32) {
           *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + col) = make_float2(x, y);
         } else {
@@ -541,22 +610,20 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
     }
 
-    accumulate_state<T, DK>(accS, Kb, Vb, lane, srow0);
-    float aug_part = 0.f;
-    if (AUG != kAugNone && aug_here)
-      aug_part = chunk_aug_sum<T, DK, AUG>(Kb, Vb, AUG == kAugContract ? vb : va,
-                                           (AUG == kAugContract ? vec1 : vec0) == nullptr);
+    float accX[2][4] = {};  // this chunk's contribution to σ / ζ
+    accumulate_state<T, DK, AUG>(accS, accX, Kb, Vb, AUG == kAugContract ? (vec1 ? vb : nullptr) : (vec0 ? va : nullptr),
+                                 aug_here, lane, warp, srow0);
     __syncthreads();  // every warp is done reading S, σ, ζ (and this chunk's buffers)
     store_S_smem();
-    if (AUG == kAugContract && tid < Tile::kVCols) sSig[tid] += aug_part;
-    if (AUG == kAugValue && aug_here && tid < DK) sZeta[tid] += aug_part;
+    if (AUG != kAugNone && aug_here) for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) { sAug[i] += x; });
   }
+  if (AUG != kAugNone) __syncthreads();  // the last chunk's σ / ζ (written by their owner lanes) are visible
 
   const bool last_segment = p.reverse ? seg == 0 : seg == P - 1;
-  if (AUG == kAugContract && last_segment && p.aug.sigma_final && tid < Tile::kVCols && v0 + tid < dv)
-    p.aug.sigma_final[bh * dv + v0 + tid] = sSig[tid];
-  if (AUG == kAugValue && aug_here && last_segment && p.aug.zeta_final && tid < DK)
-    p.aug.zeta_final[bh * DK + tid] = sZeta[tid];
+  if (AUG == kAugContract && last_segment && p.aug.sigma_final)
+    for (int i = tid; i < Tile::kVCols && v0 + i < dv; i += 128) p.aug.sigma_final[bh * dv + v0 + i] = sSig[i];
+  if (AUG == kAugValue && aug_here && aug_writer && last_segment && p.aug.zeta_final)
+    for (int i = tid; i < DK; i += 128) p.aug.zeta_final[bh * DK + i] = sZeta[i];
   if (p.S_final && last_segment) {
     for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
       if (v0 + c < dv) p.S_final[state_base + size_t(d) * dv + v0 + c] = accS[mt][nt][i];
@@ -633,7 +700,7 @@ cudaError_t launch_mma(const LinearAttentionParams& p, cudaStream_t stream) {
 cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.dk < 1 || p.dk > kLinearAttentionMaxDk || p.dv < 1) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.heads == 0) return cudaSuccess;
-  if (p.aug.contract && p.aug.value) return cudaErrorInvalidValue;
+  if ((p.aug.contract && p.aug.value) || (p.aug.normalize && !p.aug.value)) return cudaErrorInvalidValue;
   if (use_mma_path(p)) return p.dk == 64 ? launch_mma<64>(p, stream) : launch_mma<128>(p, stream);
   if (p.aug.contract || p.aug.value) return cudaErrorInvalidValue;  // augmentations: tensor-core path only
   const size_t smem = sizeof(float) * (2 * size_t(p.dk) * kLDT + kC * kLDT + kC * kVT + size_t(p.dk) * kVT);
@@ -647,6 +714,38 @@ cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t s
 }  // namespace dysra::kernels
 
 namespace dysra::kernels {
+namespace {
+/// One warp per row (b, t, h); 8 rows per block.
+__global__ void __launch_bounds__(256) linear_attention_norm_grad_kernel(LinearAttentionNormGradParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * 8 + (threadIdx.x >> 5);
+  const int64_t n_rows = int64_t(p.batch) * p.seqlen * p.heads;
+  if (row >= n_rows) return;
+  const int h = int(row % p.heads), t = int((row / p.heads) % p.seqlen), b = int(row / (int64_t(p.heads) * p.seqlen));
+  const size_t go = size_t(b) * p.g_out.stride_b + size_t(t) * p.g_out.stride_t + size_t(h) * p.g_out.stride_h;
+  const size_t oo = size_t(b) * p.out.stride_b + size_t(t) * p.out.stride_t + size_t(h) * p.out.stride_h;
+  const size_t dn = (size_t(b) * p.heads + h) * p.seqlen + t;
+  const float inv = 1.f / (p.den[dn] + p.eps);
+  float dot = 0.f;
+  for (int c = lane; c < p.dv; c += 32) {
+    const float gv = load_as_float(p.g_out.ptr, p.g_out.dtype, go + c);
+    dot = fmaf(gv, load_as_float(p.out.ptr, p.out.dtype, oo + c), dot);
+    store_from_float(p.g_num, p.g_num_dtype, size_t(row) * p.dv + c, gv * inv);
+  }
+#pragma unroll
+  for (int m = 16; m >= 1; m >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, m);
+  if (lane == 0) p.g_den[dn] = -dot * inv;
+}
+}  // namespace
+
+cudaError_t linear_attention_norm_grad(const LinearAttentionNormGradParams& p, cudaStream_t stream) {
+  const int64_t n_rows = int64_t(p.batch) * p.seqlen * p.heads;
+  if (n_rows == 0) return cudaSuccess;
+  if (p.dv < 1 || !p.den || !p.g_num || !p.g_den || n_rows > int64_t(8) * 0x7fffffff) return cudaErrorInvalidValue;
+  linear_attention_norm_grad_kernel<<<unsigned((n_rows + 7) / 8), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& p) {
   if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return 0;
   const int P = n_segments(p);

@@ -32,8 +32,12 @@ struct LinearAttentionTensor {
 /// column goes to `out` [B, H, T] fp32 (may be null):
 ///   ô_t = scale·(Σ_{s<=t} (q_t·k_s) γ_s + q_t·ζ0),             ζ_final = ζ0 + Σ_s k_s γ_s
 /// (s >= t for reverse.) sigma0 / zeta0 may be null (zeros); the finals are written when non-null.
+/// normalize (value only): the main output becomes o_t / (ô_t + eps) (both with the scale), i.e. the normalised
+/// op in one launch; `out` still receives ô_t.
 struct LinearAttentionAug {
   bool contract = false, value = false;
+  bool normalize = false;
+  float eps = 0.f;
   const float* alpha = nullptr;
   const float* beta = nullptr;
   const float* sigma0 = nullptr;
@@ -60,6 +64,20 @@ struct LinearAttentionParams {
   int n_segments = 1;
   LinearAttentionAug aug;  ///< requires the tensor-core path (linear_attention_tensor_core_path)
 };
+
+/// The gradients through the normalisation o = num / (den + eps), per row (b, t, h) of d_v elements:
+///   g_num = g_o / (den + eps)   (g_num: [B, T, H, dv] contiguous, dtype g_num_dtype)
+///   g_den = −(g_o · o) / (den + eps)   ([B, H, T] fp32, like den)
+struct LinearAttentionNormGradParams {
+  int batch = 0, seqlen = 0, heads = 0, dv = 0;
+  float eps = 0.f;
+  LinearAttentionTensor g_out, out;  // [B, T, H, dv], last dim contiguous
+  const float* den = nullptr;
+  void* g_num = nullptr;
+  DType g_num_dtype = DType::kFloat32;
+  float* g_den = nullptr;
+};
+cudaError_t linear_attention_norm_grad(const LinearAttentionNormGradParams& params, cudaStream_t stream);
 
 /// Bytes of `workspace` that linear_attention_core needs for these params (0: none), on the current device.
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& params);

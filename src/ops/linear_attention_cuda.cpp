@@ -2,8 +2,9 @@
 //
 // Everything is built from one kernel, the unnormalised causal core (kernels/linear_attention):
 //   core(q, k, v; S0) → (scale·[Σ_{s<=t} (q_t·k_s) v_s + q_t S0], S0 + Σ k vᵀ), plus a reverse-time variant.
-// normalize = true runs the core for the numerator (fp32 output) and computes the normaliser q_t·z_t with
-// z_t = z0 + Σ_{s<=t} k_s by a chunked cumulative sum in fp32; the division is done with torch ops (autograd).
+// normalize = true: on the tensor-core path (bf16, d_k and d_v in {64, 128}) one launch computes numerator, normaliser
+// q_t·z_t (z_t = z0 + Σ_{s<=t} k_s) and the division (the core's value augmentation, NormalizedCoreFn); elsewhere the
+// core gives the numerator in fp32 and the normaliser is a chunked cumulative sum in torch ops.
 // Keeping d_v as the model's lets bf16 inputs with d_k, d_v in {64, 128} take the kernel's tensor-core path in all
 // four core calls. The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h);
 // for bf16 inputs dO·scale is rounded to bf16 once so that they run on that path too.
@@ -61,6 +62,8 @@ struct Aug {
   Tensor alpha, beta, sigma0;  // [B, H, T], [B, H, T], [B, H, dv]
   Tensor gamma, zeta0;         // [B, H, T], [B, H, dk]
   bool want_zeta_final = false, want_out = false;
+  bool normalize = false;  // value only: the output divided by (ô + eps)
+  double eps = 0.0;
 };
 struct CoreOut {
   Tensor out, S_final, zeta_final, aug_out;
@@ -93,6 +96,8 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
     p.aug.sigma0 = f32_or_null(aug.sigma0);
     p.aug.gamma = f32_or_null(aug.gamma);
     p.aug.zeta0 = f32_or_null(aug.zeta0);
+    p.aug.normalize = aug.normalize;
+    p.aug.eps = float(aug.eps);
     if (aug.want_zeta_final) {
       r.zeta_final = torch::empty({b, h, dk}, f32);
       p.aug.zeta_final = r.zeta_final.data_ptr<float>();
@@ -185,39 +190,62 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
   }
 };
 
-/// The normalised op on the tensor-core path: num = core(q, k, v; S0) and den_t = q_t·(z0 + Σ_{s<=t} k_s) from one
-/// launch (the value augmentation with γ = 1, ζ0 = z0); the gradients of both from three launches (contraction
-/// augmentations carry g_den into dq and dk, a value augmentation gives dz0). Outputs: num [B, T, H, dv] fp32,
-/// den [B, H, T] fp32, S_final, z_final.
+/// The normalised op on the tensor-core path, o_t = num_t / (den_t + eps) with num = core(q, k, v; S0) and
+/// den_t = q_t·(z0 + Σ_{s<=t} k_s): one launch (the value augmentation with γ = 1, ζ0 = z0, dividing in the kernel).
+/// Backward: one pass for the gradients through the division (g_num = g_o / (den + eps), g_den = −g_o·o / (den + eps)),
+/// then three launches (contraction augmentations carry g_den into dq and dk, a value augmentation gives dz0).
+/// Outputs: o [B, T, H, dv] (dtype of q), S_final, z_final.
 class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                               const Tensor& S0, const Tensor& z0) {
+                               const Tensor& S0, const Tensor& z0, double eps) {
     c10::cuda::CUDAGuard guard(q.device());
     Aug aug;
-    aug.value = true;
+    aug.value = aug.normalize = true;
+    aug.eps = eps;
     aug.zeta0 = z0;
     aug.want_zeta_final = aug.want_out = true;
-    auto r = run_core_aug(q, k, v, S0, false, 1.0, torch::kFloat32, true, aug);
-    ctx->save_for_backward({q, k, v, z0});
+    auto r = run_core_aug(q, k, v, S0, false, 1.0, q.scalar_type(), true, aug);
+    ctx->save_for_backward({q, k, v, z0, r.out, r.aug_out});
     const bool has_S0 = S0.numel() > 0;
     ctx->saved_data["has_S0"] = has_S0;
+    ctx->saved_data["eps"] = eps;
     if (has_S0) ctx->saved_data["S0"] = S0;
-    return {r.out, r.aug_out, r.S_final, r.zeta_final};
+    return {r.out, r.S_final, r.zeta_final};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto s = ctx->get_saved_variables();
-    const Tensor &q = s[0], &k = s[1], &v = s[2], &z0 = s[3];
+    const Tensor &q = s[0], &k = s[1], &v = s[2], &z0 = s[3], &out = s[4], &den = s[5];
     c10::cuda::CUDAGuard guard(q.device());
     const bool has_S0 = ctx->saved_data["has_S0"].toBool();
     Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
     const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
     auto f32 = q.options().dtype(torch::kFloat32);
-    Tensor gO = grads[0].defined() ? grads[0].to(q.scalar_type()).contiguous() : torch::zeros({b, t, h, dv}, q.options());
-    Tensor gden = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : torch::zeros({b, h, t}, f32);
-    Tensor gS = grads[2].defined() ? grads[2].to(torch::kFloat32).contiguous() : Tensor();
-    Tensor gz = grads[3].defined() ? grads[3].to(torch::kFloat32).contiguous() : Tensor();
+    // g_num (dtype of q) and g_den [B, H, T] from the output's gradient
+    Tensor gO = torch::empty({b, t, h, dv}, q.options());
+    Tensor gden = torch::empty({b, h, t}, f32);
+    if (grads[0].defined()) {
+      Tensor go = cuda_detail::last_dim_contiguous(grads[0]);
+      kd::LinearAttentionNormGradParams np;
+      np.batch = int(b);
+      np.seqlen = int(t);
+      np.heads = int(h);
+      np.dv = int(dv);
+      np.eps = float(ctx->saved_data["eps"].toDouble());
+      np.g_out = view_of(go, "grad_out");
+      np.out = view_of(out, "out");
+      np.den = den.data_ptr<float>();
+      np.g_num = gO.data_ptr();
+      np.g_num_dtype = cuda_detail::kernel_dtype(gO, kOp, "grad_num");
+      np.g_den = gden.data_ptr<float>();
+      cuda_detail::check_launch(kd::linear_attention_norm_grad(np, cuda_detail::stream_of(q)), kOp, "norm_grad");
+    } else {
+      gO.zero_();
+      gden.zero_();
+    }
+    Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
+    Tensor gz = grads[2].defined() ? grads[2].to(torch::kFloat32).contiguous() : Tensor();
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
     Tensor dq, dk, dv_, dS0, dz0;
     if (ctx->needs_input_grad(0)) {  // dq_t = Σ_{s<=t} (gO_t·v_s + g_den_t) k_s + gO_t S0ᵀ + g_den_t z0
@@ -247,7 +275,7 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
       dS0 = r.S_final;
       dz0 = r.zeta_final;
     }
-    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), dz0};
+    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), dz0, Tensor()};
   }
 };
 
@@ -297,9 +325,8 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   }
   // (its backward contracts over d_v too: d_v must also be 64 or 128)
   if ((dv == 64 || dv == 128) && kd::linear_attention_tensor_core_path(params_of(qc, kc, vc, false, 1.0))) {
-    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous());
-    auto den = r[1].permute({0, 2, 1}).unsqueeze(-1) + options.eps;  // [B, T, H, 1]
-    return {(r[0] / den).to(q.scalar_type()), {r[2], r[3]}};
+    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous(), options.eps);
+    return {r[0], {r[1], r[2]}};
   }
   auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true);
   // Other paths: the normaliser q_t·(z0 + Σ_{s<=t} k_s) by a chunked cumulative sum in fp32.
