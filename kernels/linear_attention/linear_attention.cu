@@ -357,14 +357,21 @@ __device__ __forceinline__ void for_state_frag(int srow0, int g, int q4, F&& f) 
       for (int i = 0; i < 4; ++i) f(mt, nt, i, frag_row(srow0, mt, g, i), frag_col(nt, q4, i));
 }
 
-/// Workspace of the segment sums: [B, H, P, DK, dv] fp32, then the augmentation's [B, H, P, aug_len] (σ: dv, ζ: DK).
-__device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int seg) {
-  return ((size_t(b) * p.heads + h) * p.n_segments + seg) * size_t(p.dk) * p.dv;
+/// Workspace of the segment sums, one per part u = seg·n_sub + sub of a segment: [B, H, P·n_sub, DK, dv] fp32, then
+/// the augmentation's [B, H, P·n_sub, aug_len] (σ: dv, ζ: DK). (The parts of the segment that comes last in walking
+/// order are never needed and not computed.)
+__device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int u) {
+  return ((size_t(b) * p.heads + h) * p.n_segments * p.n_sub + u) * size_t(p.dk) * p.dv;
 }
-__device__ __forceinline__ size_t segment_aug_offset(const LinearAttentionParams& p, int b, int h, int seg) {
+__device__ __forceinline__ size_t segment_aug_offset(const LinearAttentionParams& p, int b, int h, int u) {
   const size_t len = p.aug.contract ? p.dv : p.dk;
-  return size_t(p.batch) * p.heads * p.n_segments * size_t(p.dk) * p.dv +
-         ((size_t(b) * p.heads + h) * p.n_segments + seg) * len;
+  const size_t n_parts = size_t(p.n_segments) * p.n_sub;
+  return size_t(p.batch) * p.heads * n_parts * size_t(p.dk) * p.dv + ((size_t(b) * p.heads + h) * n_parts + u) * len;
+}
+/// The parts [u_first, u_end) whose sums precede segment `seg` in walking order.
+__device__ __forceinline__ void preceding_parts(const LinearAttentionParams& p, int seg, int& u_first, int& u_end) {
+  u_first = p.reverse ? (seg + 1) * p.n_sub : 0;
+  u_end = p.reverse ? p.n_segments * p.n_sub : seg * p.n_sub;
 }
 
 template <typename T, int DK, int AUG>
@@ -376,8 +383,10 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
   T* sV = sK + 2 * kC * LDQ;              // [2][C][LDV]
   float* sVec = reinterpret_cast<float*>(sV + 2 * kC * LDV);  // [2][C] (augmentations: β or γ)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q4 = lane & 3;
-  const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / p.n_segments,
-            seg = blockIdx.z % p.n_segments;
+  // blockIdx.z = (b, needed segment, part); the segment that comes last in walking order is skipped
+  const int n_need = p.n_segments - 1, sub = blockIdx.z % p.n_sub, sn = (blockIdx.z / p.n_sub) % n_need;
+  const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / (p.n_sub * n_need),
+            seg = p.reverse ? sn + 1 : sn, u = seg * p.n_sub + sub;
   const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   // the augmentation's per-token vector (β for contract, γ for value; null = ones); ζ only in the first v tile
@@ -386,6 +395,11 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
   const bool aug_here = AUG == kAugContract || (AUG == kAugValue && blockIdx.x == 0);
   int first, end;
   segment_chunks((p.seqlen + kC - 1) / kC, p.n_segments, seg, first, end);
+  {
+    const int per = (end - first + p.n_sub - 1) / p.n_sub;
+    first = min(end, first + sub * per);
+    end = min(end, first + per);
+  }
   const int srow0 = warp * 16 * MT;
   float accS[MT][8][4] = {};
   float accX[2][4] = {};  // the augmentation's state (see accumulate_state)
@@ -407,12 +421,12 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
                                  aug_here, lane, warp, srow0);
     __syncthreads();  // the next load overwrites this buffer
   }
-  float* dst = p.workspace + segment_offset(p, b, h, seg);
+  float* dst = p.workspace + segment_offset(p, b, h, u);
   for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
     if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
   });
   if (AUG != kAugNone && aug_here) {
-    float* aug_dst = p.workspace + segment_aug_offset(p, b, h, seg) + (AUG == kAugContract ? v0 : 0);
+    float* aug_dst = p.workspace + segment_aug_offset(p, b, h, u) + (AUG == kAugContract ? v0 : 0);
     const int lim = AUG == kAugContract ? p.dv - v0 : DK;
     for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) {
       if (i < lim) aug_dst[i] = x;
@@ -463,7 +477,6 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
 
   // S in registers; starts at S0 plus the sums of the segments that come before this one in walking order
-  const int sp_first = p.reverse ? seg + 1 : 0, sp_end = p.reverse ? P : seg;
   float accS[MT][8][4];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -475,8 +488,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
         float s0 = 0.f;
         if (col < dv) {
           if (p.S0) s0 = p.S0[state_base + size_t(d) * dv + col];
-          for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-            s0 += p.workspace[segment_offset(p, b, h, sp) + size_t(d) * dv + col];
+          int u_first, u_end;
+          preceding_parts(p, seg, u_first, u_end);
+          for (int u = u_first; u < u_end; ++u) s0 += p.workspace[segment_offset(p, b, h, u) + size_t(d) * dv + col];
         }
         accS[mt][nt][i] = s0;
       }
@@ -497,18 +511,18 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   float* sAug = AUG == kAugContract ? sSig : sZeta;
   if (AUG != kAugNone && aug_here) {
     const int n_aug = AUG == kAugContract ? Tile::kVCols : DK;
+    int u_first, u_end;
+    preceding_parts(p, seg, u_first, u_end);
     for (int i = tid; i < n_aug; i += 128) {
       float x0 = 0.f;
       if (AUG == kAugContract) {
         if (v0 + i < dv) {
           if (p.aug.sigma0) x0 = p.aug.sigma0[bh * dv + v0 + i];
-          for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-            x0 += p.workspace[segment_aug_offset(p, b, h, sp) + v0 + i];
+          for (int u = u_first; u < u_end; ++u) x0 += p.workspace[segment_aug_offset(p, b, h, u) + v0 + i];
         }
       } else {
         if (p.aug.zeta0) x0 = p.aug.zeta0[bh * DK + i];
-        for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-          x0 += p.workspace[segment_aug_offset(p, b, h, sp) + i];
+        for (int u = u_first; u < u_end; ++u) x0 += p.workspace[segment_aug_offset(p, b, h, u) + i];
       }
       sAug[i] = x0;
     }
@@ -660,6 +674,18 @@ int n_segments(const LinearAttentionParams& p) {
   return int(std::max<int64_t>(P, 1));
 }
 
+/// Parts per segment of the segment sums: the sum kernel (half the registers of the main one) holds four blocks per
+/// SM; enough parts to fill them, at least 2 chunks per part.
+int n_sub_parts(const LinearAttentionParams& p, int P) {
+  if (P <= 1) return 1;
+  const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch * (P - 1);
+  const int n_chunks = (p.seqlen + kC - 1) / kC, per_segment = (n_chunks + P - 1) / P;
+  int64_t S = (4 * int64_t(current_device_sm_count()) + base - 1) / std::max<int64_t>(base, 1);
+  S = std::min<int64_t>(S, per_segment / 2);
+  S = std::min<int64_t>(S, 65535 / (std::max(p.batch, 1) * int64_t(P - 1)));
+  return int(std::max<int64_t>(S, 1));
+}
+
 int aug_kind(const LinearAttentionParams& p) {
   return p.aug.contract ? kAugContract : p.aug.value ? kAugValue : kAugNone;
 }
@@ -668,15 +694,17 @@ template <int DK, int AUG>
 cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
   using Tile = LinMmaTile<__nv_bfloat16, DK>;
   p.n_segments = n_segments(p);
+  p.n_sub = n_sub_parts(p, p.n_segments);
   if (p.n_segments > 1 && p.workspace == nullptr) return cudaErrorInvalidValue;
   const size_t aug_bytes = AUG == kAugNone ? 0 : sizeof(float) * Tile::kAugFloats;
   const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
   if (p.n_segments > 1) {
+    const dim3 sum_grid(grid.x, grid.y, p.batch * (p.n_segments - 1) * p.n_sub);
     const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv) +
                         (AUG == kAugNone ? 0 : sizeof(float) * 2 * kC);
     auto kernel = linear_attention_segment_sum_kernel<__nv_bfloat16, DK, AUG>;
     DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    kernel<<<grid, 128, smem, stream>>>(p);
+    kernel<<<sum_grid, 128, smem, stream>>>(p);
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
@@ -715,16 +743,53 @@ cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t s
 
 namespace dysra::kernels {
 namespace {
-/// One warp per row (b, t, h); 8 rows per block.
+__device__ __forceinline__ void norm_grad_row(const LinearAttentionNormGradParams& p, int64_t row, size_t& go,
+                                              size_t& oo, size_t& dn) {
+  const int h = int(row % p.heads), t = int((row / p.heads) % p.seqlen), b = int(row / (int64_t(p.heads) * p.seqlen));
+  go = size_t(b) * p.g_out.stride_b + size_t(t) * p.g_out.stride_t + size_t(h) * p.g_out.stride_h;
+  oo = size_t(b) * p.out.stride_b + size_t(t) * p.out.stride_t + size_t(h) * p.out.stride_h;
+  dn = (size_t(b) * p.heads + h) * p.seqlen + t;
+}
+
+/// bf16 rows of d_v = 8·L elements (L a power of two <= 32), 16-byte aligned: L lanes per row, 8 elements each.
+template <int L>
+__global__ void __launch_bounds__(256) linear_attention_norm_grad_bf16_kernel(LinearAttentionNormGradParams p) {
+  const int lane = threadIdx.x & 31, part = lane % L;
+  const int64_t row = (int64_t(blockIdx.x) * 256 + threadIdx.x) / L;
+  const bool ok = row < int64_t(p.batch) * p.seqlen * p.heads;
+  size_t go = 0, oo = 0, dn = 0;
+  if (ok) norm_grad_row(p, row, go, oo, dn);
+  float gv[8] = {}, dot = 0.f, inv = 0.f;
+  if (ok) {
+    const uint4 g4 = *reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(p.g_out.ptr) + go + 8 * part);
+    const uint4 o4 = *reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(p.out.ptr) + oo + 8 * part);
+    const __nv_bfloat16* gb = reinterpret_cast<const __nv_bfloat16*>(&g4);
+    const __nv_bfloat16* ob = reinterpret_cast<const __nv_bfloat16*>(&o4);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      gv[i] = __bfloat162float(gb[i]);
+      dot = fmaf(gv[i], __bfloat162float(ob[i]), dot);
+    }
+    inv = 1.f / (p.den[dn] + p.eps);
+  }
+#pragma unroll
+  for (int m = L / 2; m >= 1; m >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, m);
+  if (!ok) return;
+  uint4 r;
+  uint32_t* rw = reinterpret_cast<uint32_t*>(&r);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) rw[i] = mma::pack2<__nv_bfloat16>(gv[2 * i] * inv, gv[2 * i + 1] * inv);
+  *reinterpret_cast<uint4*>(static_cast<__nv_bfloat16*>(p.g_num) + size_t(row) * p.dv + 8 * part) = r;
+  if (part == 0) p.g_den[dn] = -dot * inv;
+}
+
+/// Any dtype and d_v: one warp per row, 8 rows per block.
 __global__ void __launch_bounds__(256) linear_attention_norm_grad_kernel(LinearAttentionNormGradParams p) {
   const int lane = threadIdx.x & 31;
   const int64_t row = int64_t(blockIdx.x) * 8 + (threadIdx.x >> 5);
-  const int64_t n_rows = int64_t(p.batch) * p.seqlen * p.heads;
-  if (row >= n_rows) return;
-  const int h = int(row % p.heads), t = int((row / p.heads) % p.seqlen), b = int(row / (int64_t(p.heads) * p.seqlen));
-  const size_t go = size_t(b) * p.g_out.stride_b + size_t(t) * p.g_out.stride_t + size_t(h) * p.g_out.stride_h;
-  const size_t oo = size_t(b) * p.out.stride_b + size_t(t) * p.out.stride_t + size_t(h) * p.out.stride_h;
-  const size_t dn = (size_t(b) * p.heads + h) * p.seqlen + t;
+  if (row >= int64_t(p.batch) * p.seqlen * p.heads) return;
+  size_t go, oo, dn;
+  norm_grad_row(p, row, go, oo, dn);
   const float inv = 1.f / (p.den[dn] + p.eps);
   float dot = 0.f;
   for (int c = lane; c < p.dv; c += 32) {
@@ -736,21 +801,38 @@ __global__ void __launch_bounds__(256) linear_attention_norm_grad_kernel(LinearA
   for (int m = 16; m >= 1; m >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, m);
   if (lane == 0) p.g_den[dn] = -dot * inv;
 }
+
+template <int L>
+cudaError_t launch_norm_grad_bf16(const LinearAttentionNormGradParams& p, int64_t n_rows, cudaStream_t stream) {
+  linear_attention_norm_grad_bf16_kernel<L><<<unsigned((n_rows * L + 255) / 256), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
 }  // namespace
 
 cudaError_t linear_attention_norm_grad(const LinearAttentionNormGradParams& p, cudaStream_t stream) {
   const int64_t n_rows = int64_t(p.batch) * p.seqlen * p.heads;
   if (n_rows == 0) return cudaSuccess;
   if (p.dv < 1 || !p.den || !p.g_num || !p.g_den || n_rows > int64_t(8) * 0x7fffffff) return cudaErrorInvalidValue;
+  const bool vec = p.g_out.dtype == DType::kBFloat16 && p.out.dtype == DType::kBFloat16 &&
+                   p.g_num_dtype == DType::kBFloat16 && rows_of_8(p.g_out) && rows_of_8(p.out) && aligned16(p.g_num) &&
+                   p.dv % 8 == 0 && n_rows * (p.dv / 8) < int64_t(256) * 0x7fffffff;
+  if (vec) {
+    switch (p.dv / 8) {
+      case 8: return launch_norm_grad_bf16<8>(p, n_rows, stream);
+      case 16: return launch_norm_grad_bf16<16>(p, n_rows, stream);
+      case 32: return launch_norm_grad_bf16<32>(p, n_rows, stream);
+      default: break;
+    }
+  }
   linear_attention_norm_grad_kernel<<<unsigned((n_rows + 7) / 8), 256, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& p) {
   if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return 0;
-  const int P = n_segments(p);
+  const int P = n_segments(p), parts = P * n_sub_parts(p, P);
   const size_t aug_len = p.aug.contract ? size_t(p.dv) : p.aug.value ? size_t(p.dk) : 0;
-  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * P * (size_t(p.dk) * p.dv + aug_len) : 0;
+  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * parts * (size_t(p.dk) * p.dv + aug_len) : 0;
 }
 bool linear_attention_tensor_core_path(const LinearAttentionParams& p) { return use_mma_path(p); }
 }  // namespace dysra::kernels

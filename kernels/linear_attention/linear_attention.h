@@ -62,6 +62,7 @@ struct LinearAttentionParams {
   /// the caller; may be null when that is 0. n_segments is set by the launcher.
   float* workspace = nullptr;
   int n_segments = 1;
+  int n_sub = 1;  ///< the segment sums are taken over n_sub equal parts of a segment each (set by the launcher)
   LinearAttentionAug aug;  ///< requires the tensor-core path (linear_attention_tensor_core_path)
 };
 
