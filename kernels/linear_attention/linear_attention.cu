@@ -280,10 +280,13 @@ __device__ __forceinline__ void hilo_frag(uint32_t (&f)[2], const float* x, int 
 /// null = ones):
 ///   value:    accX[mt] += Kᵀ_mt [hi(γ) lo(γ)]   (ζ of this warp's state rows = columns 0 + 1)
 ///   contract: accX[n]  += [hi(β); lo(β)] V_n   (σ of v columns 8·(2·warp + n) .. = rows 0 + 1)
-template <typename T, int DK, int AUG>
+/// With WITH_O, also o += scores V (scores: the warp's masked fp32 scores, packed to bf16 one k-step at a time) from
+/// the same V fragments: two independent accumulator chains per fragment, and V read once per chunk.
+template <typename T, int DK, int AUG, bool WITH_O = false>
 __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>::kMt][8][4], float (&accX)[2][4],
                                                  const T* Kb, const T* Vb, const float* vec, bool aug_on, int lane,
-                                                 int warp, int srow0) {
+                                                 int warp, int srow0, float (*o)[4] = nullptr,
+                                                 const float (*sc)[4] = nullptr) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
   static_assert(MT <= 2, "accX holds at most two m-tiles");
@@ -293,6 +296,16 @@ __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>
 #pragma unroll
     for (int np = 0; np < 4; ++np)
       mma::ldmatrix_x4_trans(vb[np], Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+    if (WITH_O) {
+      const uint32_t a[4] = {mma::pack2<T>(sc[2 * j][0], sc[2 * j][1]), mma::pack2<T>(sc[2 * j][2], sc[2 * j][3]),
+                             mma::pack2<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
+                             mma::pack2<T>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        mma::mma_16816<T>(o[2 * np], a, vb[np][0], vb[np][1]);
+        mma::mma_16816<T>(o[2 * np + 1], a, vb[np][2], vb[np][3]);
+      }
+    }
     uint32_t hl[2] = {0u, 0u};
     if (AUG != kAugNone && aug_on) hilo_frag(hl, vec, j * 16, lane);
 #pragma unroll
@@ -485,15 +498,18 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int d = frag_row(srow0, mt, g, i), col = v0 + frag_col(nt, q4, i);
-        float s0 = 0.f;
-        if (col < dv) {
-          if (p.S0) s0 = p.S0[state_base + size_t(d) * dv + col];
-          int u_first, u_end;
-          preceding_parts(p, seg, u_first, u_end);
-          for (int u = u_first; u < u_end; ++u) s0 += p.workspace[segment_offset(p, b, h, u) + size_t(d) * dv + col];
-        }
-        accS[mt][nt][i] = s0;
+        accS[mt][nt][i] = (p.S0 && col < dv) ? p.S0[state_base + size_t(d) * dv + col] : 0.f;
       }
+  {
+    int u_first, u_end;
+    preceding_parts(p, seg, u_first, u_end);
+    for (int u = u_first; u < u_end; ++u) {  // (parts outer: each pass issues all its loads at once)
+      const float* w = p.workspace + segment_offset(p, b, h, u);
+      for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+        if (v0 + c < dv) accS[mt][nt][i] += w[size_t(d) * dv + v0 + c];
+      });
+    }
+  }
   auto store_S_smem = [&]() {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
@@ -545,9 +561,22 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     // scores = mask(Q_w Kᵀ)
     uint32_t qa[DK / 16][4];
     mma::load_a_rows<T, DK / 16>(qa, Qb, LDQ, warp * 16, lane);
-    float sc[8][4];
+    // scores = Q_w Kᵀ and o = Q_w S, interleaved (independent accumulator chains)
+    float sc[8][4], o[8][4];
     mma::zero(sc);
-    mma::warp_mma_nk<T, DK / 16, 4>(sc, qa, Kb, LDQ, lane);
+    mma::zero(o);
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk)
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t kf[4], sf[4];
+        mma::ldmatrix_x4(kf, Kb + (np * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + kk * 16 + ((lane / 8) % 2) * 8);
+        mma::ldmatrix_x4_trans(sf, sS + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+        mma::mma_16816<T>(sc[2 * np], qa[kk], kf[0], kf[1]);
+        mma::mma_16816<T>(o[2 * np], qa[kk], sf[0], sf[1]);
+        mma::mma_16816<T>(sc[2 * np + 1], qa[kk], kf[2], kf[3]);
+        mma::mma_16816<T>(o[2 * np + 1], qa[kk], sf[2], sf[3]);
+      }
     const float* va = sVec0 + buf * C;  // α (contract) or γ (value) of this chunk
     const float* vb = sVec1 + buf * C;  // β (contract)
     float alpha_r[2] = {1.f, 1.f};
@@ -564,6 +593,12 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
         const bool keep = p.reverse ? col >= row : col <= row;
         if (!keep) sc[nt][i] = 0.f;
       }
+    if (AUG == kAugContract) {  // o += α_t σ
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) o[nt][i] = fmaf(alpha_r[i >> 1], sSig[frag_col(nt, q4, i)], o[nt][i]);
+    }
     // value augmentation: ô_t = Σ_s scores_ts γ_s (fp32; the quad of lanes of a row splits the columns) + q_t·ζ
     // (one mma per k-step against ζ's hi/lo tile; row g in lane 4g's columns 0 + 1)
     float den[2] = {0.f, 0.f};
@@ -589,17 +624,11 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
     }
 
-    // O_w = scores V + Q_w S
-    float o[8][4];
-    mma::zero(o);
-    mma::warp_mma_kn_c<T, C / 16, 4>(o, sc, Vb, LDV, lane);
-    mma::warp_mma_kn<T, DK / 16, 4>(o, qa, sS, LDV, lane);
-    if (AUG == kAugContract) {
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) o[nt][i] = fmaf(alpha_r[i >> 1], sSig[frag_col(nt, q4, i)], o[nt][i]);
-    }
+    // O_w += scores V, and S_w += (Kᵀ)_w V (+ the augmentation's state), from the same V fragments
+    float accX[2][4] = {};  // this chunk's contribution to σ / ζ
+    accumulate_state<T, DK, AUG, true>(accS, accX, Kb, Vb,
+                                       AUG == kAugContract ? (vec1 ? vb : nullptr) : (vec0 ? va : nullptr), aug_here,
+                                       lane, warp, srow0, o, sc);
     const bool normalize = AUG == kAugValue && p.aug.normalize;
     float rs[2] = {p.scale, p.scale};  // per-row output factor: scale, or scale / (ô + eps) when normalised
     if (normalize) {
@@ -624,9 +653,6 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
     }
 
-    float accX[2][4] = {};  // this chunk's contribution to σ / ζ
-    accumulate_state<T, DK, AUG>(accS, accX, Kb, Vb, AUG == kAugContract ? (vec1 ? vb : nullptr) : (vec0 ? va : nullptr),
-                                 aug_here, lane, warp, srow0);
     __syncthreads();  // every warp is done reading S, σ, ζ (and this chunk's buffers)
     store_S_smem();
     if (AUG != kAugNone && aug_here) for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) { sAug[i] += x; });
