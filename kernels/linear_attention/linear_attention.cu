@@ -205,8 +205,9 @@ struct LinMmaTile {
   static constexpr size_t smem_bytes() {
     return sizeof(T) * (2 * 2 * size_t(kRows) * kLdq + 2 * size_t(kRows) * kLdv + size_t(DK) * kLdv);
   }
-  /// fp32 area of the augmentations: two double-buffered per-token vectors, σ (64 columns) and ζ (DK rows)
-  static constexpr int kAugFloats = 2 * 2 * kRows + kVCols + DK;
+  /// fp32 area of the augmentations: two double-buffered per-token vectors, σ (64 columns), ζ (DK rows) and ζ's
+  /// bf16 hi and lo rows (DK floats' worth)
+  static constexpr int kAugFloats = 2 * 2 * kRows + kVCols + 2 * DK;
 };
 
 enum LinAug : int { kAugNone = 0, kAugContract = 1, kAugValue = 2 };
@@ -460,7 +461,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   float* sVec0 = reinterpret_cast<float*>(sS + DK * LDV);  // [2][C]  α (contract) or γ (value)
   float* sVec1 = sVec0 + 2 * C;                            // [2][C]  β (contract)
   float* sSig = sVec1 + 2 * C;                             // [64]    σ of this v tile (contract)
-  float* sZeta = sSig + Tile::kVCols;                      // [DK]    ζ (value, first v tile only)
+  float* sZeta = sSig + Tile::kVCols;                      // [DK]    ζ (value)
+  // [2][DK] bf16: hi(ζ), lo(ζ) — the B fragments of q·ζ (column 0 hi, column 1 lo) read as pairs of rows
+  __nv_bfloat16* sZhl = reinterpret_cast<__nv_bfloat16*>(sZeta + DK);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q4 = lane & 3;
   const int P = p.n_segments;
@@ -525,6 +528,14 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   // state rows); each chunk's contribution comes from accumulate_state's extra mma (accX) and is added by the lane
   // that holds it (for_aug_state), so every element has one owner lane
   float* sAug = AUG == kAugContract ? sSig : sZeta;
+  auto set_aug = [&](int i, float x) {  // σ_i / ζ_i (and ζ's hi/lo copy)
+    sAug[i] = x;
+    if (AUG == kAugValue) {
+      const __nv_bfloat16 hi = __float2bfloat16_rn(x);
+      sZhl[i] = hi;
+      sZhl[DK + i] = __float2bfloat16_rn(x - __bfloat162float(hi));
+    }
+  };
   if (AUG != kAugNone && aug_here) {
     const int n_aug = AUG == kAugContract ? Tile::kVCols : DK;
     int u_first, u_end;
@@ -540,7 +551,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
         if (p.aug.zeta0) x0 = p.aug.zeta0[bh * DK + i];
         for (int u = u_first; u < u_end; ++u) x0 += p.workspace[segment_aug_offset(p, b, h, u) + i];
       }
-      sAug[i] = x0;
+      set_aug(i, x0);
     }
   }
 
@@ -611,7 +622,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 #pragma unroll
       for (int kk = 0; kk < DK / 16; ++kk) {
         uint32_t zf[2];
-        hilo_frag(zf, sZeta, kk * 16, lane);
+        const __nv_bfloat16* zr = sZhl + (g == 1 ? DK : 0) + kk * 16 + 2 * q4;
+        zf[0] = g < 2 ? *reinterpret_cast<const uint32_t*>(zr) : 0u;
+        zf[1] = g < 2 ? *reinterpret_cast<const uint32_t*>(zr + 8) : 0u;
         mma::mma_16816<T>(oz, qa[kk], zf[0], zf[1]);
       }
 #pragma unroll
@@ -655,7 +668,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
     __syncthreads();  // every warp is done reading S, σ, ζ (and this chunk's buffers)
     store_S_smem();
-    if (AUG != kAugNone && aug_here) for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) { sAug[i] += x; });
+    if (AUG != kAugNone && aug_here) for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) { set_aug(i, sAug[i] + x); });
   }
   if (AUG != kAugNone) __syncthreads();  // the last chunk's σ / ζ (written by their owner lanes) are visible
 

@@ -165,27 +165,34 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     const bool has_S0 = ctx->saved_data["has_S0"].toBool();
     Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
     const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
-    // dO·scale in fp32 (the output was scaled; the state was not)
+    // The output was scaled, the state was not. The core calls below take dO as it is and apply `scale` to their
+    // outputs (no pass over dO); the state terms they add are divided by it first, and dS0 multiplied after:
+    //   dq = scale·core(dO, v, k; S0ᵀ)   dk = scale·core_rev(v, dO, q; dSᵀ/scale)   dv = scale·core_rev(k, q, dO; dS/scale)
     const auto g_dtype = q.scalar_type() == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
+    const bool fold = scale != 0.0;
     Tensor gO;
     if (grads[0].defined()) {
       gO = grads[0].to(g_dtype);
-      gO = (scale == 1.0 ? gO : gO * scale).contiguous();
+      gO = (fold || scale == 1.0) ? cuda_detail::last_dim_contiguous(gO) : (gO * scale).contiguous();
     } else {
       gO = torch::zeros({b, t, h, dv}, q.options().dtype(g_dtype));
     }
+    const double s_out = fold ? scale : 1.0;
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
+    if (gS.defined() && fold && scale != 1.0) gS = gS / scale;
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
     // (each of the three core calls only when its input needs the gradient)
     // dq_t = Σ_{s<=t} (gO_t·v_s) k_s + gO_t S0ᵀ
     Tensor dq, dk, dv_, dS0;
-    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false).first;
+    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, s_out, q.scalar_type(), false).first;
     // dk_s = Σ_{t>=s} (v_s·gO_t) q_t + gS v_s
-    if (ctx->needs_input_grad(1)) dk = run_core(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false).first;
+    if (ctx->needs_input_grad(1)) dk = run_core(v, gO, q, T_(gS), true, s_out, k.scalar_type(), false).first;
     // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s ; its final state is dS0 = gS + Σ_t q_t gO_tᵀ
     const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
-    if (ctx->needs_input_grad(2) || want_dS0)
-      std::tie(dv_, dS0) = run_core(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0);
+    if (ctx->needs_input_grad(2) || want_dS0) {
+      std::tie(dv_, dS0) = run_core(k, q, gO, gS, true, s_out, v.scalar_type(), want_dS0);
+      if (want_dS0 && s_out != 1.0) dS0 = dS0 * s_out;
+    }
     return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), Tensor(), Tensor()};
   }
 };
