@@ -508,8 +508,10 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     preceding_parts(p, seg, u_first, u_end);
     for (int u = u_first; u < u_end; ++u) {  // (parts outer: each pass issues all its loads at once)
       const float* w = p.workspace + segment_offset(p, b, h, u);
+      // (the stored sums of the transposed state: [dv][DK] blocks)
+      const int ld_d = p.workspace_transposed ? 1 : dv, ld_c = p.workspace_transposed ? DK : 1;
       for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
-        if (v0 + c < dv) accS[mt][nt][i] += w[size_t(d) * dv + v0 + c];
+        if (v0 + c < dv) accS[mt][nt][i] += w[d * ld_d + (v0 + c) * ld_c];
       });
     }
   }
@@ -737,7 +739,7 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
   if (p.n_segments > 1 && p.workspace == nullptr) return cudaErrorInvalidValue;
   const size_t aug_bytes = AUG == kAugNone ? 0 : sizeof(float) * Tile::kAugFloats;
   const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
-  if (p.n_segments > 1) {
+  if (p.n_segments > 1 && !p.workspace_ready) {
     const dim3 sum_grid(grid.x, grid.y, p.batch * (p.n_segments - 1) * p.n_sub);
     const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv) +
                         (AUG == kAugNone ? 0 : sizeof(float) * 2 * kC);
@@ -874,4 +876,10 @@ size_t linear_attention_workspace_bytes(const LinearAttentionParams& p) {
   return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * parts * (size_t(p.dk) * p.dv + aug_len) : 0;
 }
 bool linear_attention_tensor_core_path(const LinearAttentionParams& p) { return use_mma_path(p); }
+void linear_attention_segments(const LinearAttentionParams& p, int& n_seg, int& n_sub) {
+  n_seg = n_sub = 1;
+  if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return;
+  n_seg = n_segments(p);
+  n_sub = n_sub_parts(p, n_seg);
+}
 }  // namespace dysra::kernels

@@ -63,6 +63,11 @@ struct LinearAttentionParams {
   float* workspace = nullptr;
   int n_segments = 1;
   int n_sub = 1;  ///< the segment sums are taken over n_sub equal parts of a segment each (set by the launcher)
+  /// The segment sums are already in `workspace`, from an earlier call with the same segments (same
+  /// linear_attention_segments) and direction: the sum kernel is skipped. With workspace_transposed they are those of
+  /// the transposed state (Σ v kᵀ for Σ k vᵀ; the augmentation's vector as it is): core(dO, v, k) reuses the
+  /// forward's, core_rev(k, q, dO) those of core_rev(v, dO, q).
+  bool workspace_ready = false, workspace_transposed = false;
   LinearAttentionAug aug;  ///< requires the tensor-core path (linear_attention_tensor_core_path)
 };
 
@@ -82,6 +87,8 @@ cudaError_t linear_attention_norm_grad(const LinearAttentionNormGradParams& para
 
 /// Bytes of `workspace` that linear_attention_core needs for these params (0: none), on the current device.
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& params);
+/// The sequence segmentation the launcher picks for these params (P segments of n_sub parts; P = 1: no sums).
+void linear_attention_segments(const LinearAttentionParams& params, int& n_segments, int& n_sub);
 /// Whether these params take the tensor-core path (bf16 q, k, v; d_k 64 or 128; d_v % 8 == 0; aligned rows).
 bool linear_attention_tensor_core_path(const LinearAttentionParams& params);
 cudaError_t linear_attention_core(const LinearAttentionParams& params, cudaStream_t stream);

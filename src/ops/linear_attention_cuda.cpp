@@ -13,7 +13,6 @@
 #ifdef DYSRA_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 
-#include <tuple>
 #include <torch/torch.h>
 
 #include "dysra/core/error.h"
@@ -67,6 +66,13 @@ struct Aug {
 };
 struct CoreOut {
   Tensor out, S_final, zeta_final, aug_out;
+  Tensor workspace;  ///< the segment sums of the tensor-core path (undefined when it needs none)
+  int n_segments = 1, n_sub = 1;
+};
+/// Segment sums of an earlier core call whose state is the transpose of this call's (see
+/// LinearAttentionParams::workspace_transposed); used when the segments agree.
+struct SumsOf {
+  const CoreOut* from = nullptr;
 };
 
 const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
@@ -74,7 +80,7 @@ const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<floa
 /// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state, with an optional augmentation.
 /// q/k/v: [B, T, H, ·], last dim contiguous.
 CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
-                     torch::ScalarType out_dtype, bool want_state, const Aug& aug) {
+                     torch::ScalarType out_dtype, bool want_state, const Aug& aug, SumsOf reuse = {}) {
   const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
   auto f32 = q.options().dtype(torch::kFloat32);
   CoreOut r;
@@ -107,19 +113,42 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
       p.aug.out = r.aug_out.data_ptr<float>();
     }
   }
-  Tensor workspace;  // per-segment state sums of the tensor-core path (freed in stream order after the launch)
+  // per-segment state sums of the tensor-core path (freed in stream order after the launch unless kept by the caller)
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
-    workspace = torch::empty({int64_t(bytes / sizeof(float))}, f32);
-    p.workspace = workspace.data_ptr<float>();
+    kd::linear_attention_segments(p, r.n_segments, r.n_sub);
+    const CoreOut* from = reuse.from;
+    if (from && from->workspace.defined() && from->n_segments == r.n_segments && from->n_sub == r.n_sub &&
+        size_t(from->workspace.numel()) * sizeof(float) >= bytes) {
+      r.workspace = from->workspace;
+      p.workspace_ready = p.workspace_transposed = true;
+    } else {
+      r.workspace = torch::empty({int64_t(bytes / sizeof(float))}, f32);
+    }
+    p.workspace = r.workspace.data_ptr<float>();
   }
   cuda_detail::check_launch(kd::linear_attention_core(p, cuda_detail::stream_of(q)), kOp, "core");
   return r;
 }
 
-std::pair<Tensor, Tensor> run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse,
-                                   double scale, torch::ScalarType out_dtype, bool want_state) {
-  auto r = run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{});
-  return {r.out, r.S_final};
+CoreOut run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
+                 torch::ScalarType out_dtype, bool want_state, SumsOf reuse = {}) {
+  return run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{}, reuse);
+}
+
+/// The forward's segment sums kept for the backward's first core call (its state is their transpose).
+void save_sums(AutogradContext* ctx, const CoreOut& r) {
+  if (!r.workspace.defined()) return;
+  ctx->saved_data["sums"] = r.workspace;
+  ctx->saved_data["n_segments"] = int64_t(r.n_segments);
+  ctx->saved_data["n_sub"] = int64_t(r.n_sub);
+}
+CoreOut saved_sums(AutogradContext* ctx) {
+  CoreOut r;
+  if (ctx->saved_data.count("sums") == 0) return r;
+  r.workspace = ctx->saved_data["sums"].toTensor();
+  r.n_segments = int(ctx->saved_data["n_segments"].toInt());
+  r.n_sub = int(ctx->saved_data["n_sub"].toInt());
+  return r;
 }
 
 /// Inclusive cumulative sum over dim 1 of [B, T, ...] in chunks of 64: a scan inside each chunk plus a scan over the
@@ -148,13 +177,14 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
   static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                const Tensor& S0, double scale, bool out_fp32) {
     c10::cuda::CUDAGuard guard(q.device());
-    auto [out, S] = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true);
+    auto r = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true);
     ctx->save_for_backward({q, k, v});
+    save_sums(ctx, r);
     ctx->saved_data["scale"] = scale;
     const bool has_S0 = S0.numel() > 0;
     ctx->saved_data["has_S0"] = has_S0;
     if (has_S0) ctx->saved_data["S0"] = S0;
-    return {out, S};
+    return {r.out, r.S_final};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -181,16 +211,21 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
     if (gS.defined() && fold && scale != 1.0) gS = gS / scale;
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
-    // (each of the three core calls only when its input needs the gradient)
+    // (each of the three core calls only when its input needs the gradient; the dq call reuses the forward's segment
+    // sums, the dv call those of the dk call: each state is the transpose of the other's)
     // dq_t = Σ_{s<=t} (gO_t·v_s) k_s + gO_t S0ᵀ
     Tensor dq, dk, dv_, dS0;
-    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, s_out, q.scalar_type(), false).first;
+    const CoreOut fwd_sums = saved_sums(ctx);
+    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, s_out, q.scalar_type(), false, {&fwd_sums}).out;
     // dk_s = Σ_{t>=s} (v_s·gO_t) q_t + gS v_s
-    if (ctx->needs_input_grad(1)) dk = run_core(v, gO, q, T_(gS), true, s_out, k.scalar_type(), false).first;
+    CoreOut rk;
+    if (ctx->needs_input_grad(1)) dk = (rk = run_core(v, gO, q, T_(gS), true, s_out, k.scalar_type(), false)).out;
     // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s ; its final state is dS0 = gS + Σ_t q_t gO_tᵀ
     const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
     if (ctx->needs_input_grad(2) || want_dS0) {
-      std::tie(dv_, dS0) = run_core(k, q, gO, gS, true, s_out, v.scalar_type(), want_dS0);
+      auto r = run_core(k, q, gO, gS, true, s_out, v.scalar_type(), want_dS0, {&rk});
+      dv_ = r.out;
+      dS0 = r.S_final;
       if (want_dS0 && s_out != 1.0) dS0 = dS0 * s_out;
     }
     return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), Tensor(), Tensor()};
@@ -214,6 +249,7 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
     aug.want_zeta_final = aug.want_out = true;
     auto r = run_core_aug(q, k, v, S0, false, 1.0, q.scalar_type(), true, aug);
     ctx->save_for_backward({q, k, v, z0, r.out, r.aug_out});
+    save_sums(ctx, r);
     const bool has_S0 = S0.numel() > 0;
     ctx->saved_data["has_S0"] = has_S0;
     ctx->saved_data["eps"] = eps;
@@ -254,20 +290,25 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
     Tensor gz = grads[2].defined() ? grads[2].to(torch::kFloat32).contiguous() : Tensor();
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
+    // (segment sums reused as in LinearAttentionCoreFn: the augmentations' vectors agree as well — σ of the dq call
+    // is ζ of the forward, Σ k; ζ of the dv call is σ of the dk call, Σ g_den q)
     Tensor dq, dk, dv_, dS0, dz0;
+    const CoreOut fwd_sums = saved_sums(ctx);
     if (ctx->needs_input_grad(0)) {  // dq_t = Σ_{s<=t} (gO_t·v_s + g_den_t) k_s + gO_t S0ᵀ + g_den_t z0
       Aug a;
       a.contract = true;
       a.alpha = gden;
       a.sigma0 = z0;
-      dq = run_core_aug(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false, a).out;
+      dq = run_core_aug(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false, a, {&fwd_sums}).out;
     }
+    CoreOut rk;
     if (ctx->needs_input_grad(1)) {  // dk_s = Σ_{t>=s} (v_s·gO_t + g_den_t) q_t + v_s gSᵀ + g_z
       Aug a;
       a.contract = true;
       a.beta = gden;
       a.sigma0 = gz;
-      dk = run_core_aug(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false, a).out;
+      rk = run_core_aug(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false, a);
+      dk = rk.out;
     }
     const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
     if (ctx->needs_input_grad(2) || want_dS0 || ctx->needs_input_grad(4)) {
@@ -277,7 +318,7 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
       a.gamma = gden;
       a.zeta0 = gz;
       a.want_zeta_final = ctx->needs_input_grad(4);
-      auto r = run_core_aug(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0, a);
+      auto r = run_core_aug(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0, a, {&rk});
       dv_ = r.out;
       dS0 = r.S_final;
       dz0 = r.zeta_final;
