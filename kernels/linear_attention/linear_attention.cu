@@ -205,8 +205,9 @@ struct LinMmaTile {
   static constexpr size_t smem_bytes() {
     return sizeof(T) * (2 * 2 * size_t(kRows) * kLdq + 2 * size_t(kRows) * kLdv + size_t(DK) * kLdv);
   }
-  /// fp32 area of the augmentations: two double-buffered per-token vectors, σ (64 columns) and ζ (DK rows)
-  static constexpr int kAugFloats = 2 * 2 * kRows + kVCols + DK;
+  /// fp32 area of the augmentations: two double-buffered per-token vectors, σ (64 columns), ζ (DK rows) and ζ's
+  /// bf16 hi and lo rows (DK floats' worth)
+  static constexpr int kAugFloats = 2 * 2 * kRows + kVCols + 2 * DK;
 };
 
 enum LinAug : int { kAugNone = 0, kAugContract = 1, kAugValue = 2 };
@@ -255,18 +256,59 @@ __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p,
   mma::cp_async_commit();
 }
 
-/// accS (this warp's rows of S) += Kᵀ V over the 64 tokens of the chunk in sK / sV.
-template <typename T, int DK>
-__device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>::kMt][8][4], const T* Kb,
-                                                 const T* Vb, int lane, int srow0) {
+/// The bf16 fragment pair of a per-token (or per-state-row) fp32 vector x[k0 .. k0+15] split as x = hi + lo
+/// (hi = bf16(x), lo = bf16(x − hi): ~16 significant bits): as a B fragment (k16×n8) it is the tile whose column 0
+/// is hi(x) and column 1 lo(x) (other columns 0); {f[0], 0, f[1], 0} is the A fragment (m16×k16) whose row 0 is
+/// hi(x) and row 1 lo(x). One mma against it gives the product with x in two accumulator columns (rows) whose sum
+/// is fp32-accurate. x null stands for ones.
+__device__ __forceinline__ void hilo_frag(uint32_t (&f)[2], const float* x, int k0, int lane) {
+  const int g = lane >> 2, q = lane & 3;
+  float2 a = make_float2(1.f, 1.f), b = make_float2(1.f, 1.f);
+  if (x) {
+    a = *reinterpret_cast<const float2*>(x + k0 + 2 * q);
+    b = *reinterpret_cast<const float2*>(x + k0 + 2 * q + 8);
+  }
+  auto part = [g](float v) {
+    const float hi = __bfloat162float(__float2bfloat16_rn(v));
+    return g == 0 ? hi : g == 1 ? v - hi : 0.f;
+  };
+  f[0] = mma::pack2<__nv_bfloat16>(part(a.x), part(a.y));
+  f[1] = mma::pack2<__nv_bfloat16>(part(b.x), part(b.y));
+}
+
+/// accS (this warp's rows of S) += Kᵀ V over the 64 tokens of the chunk in sK / sV, and, when `aug_on`, the
+/// augmentation's extra state through the same fragments (`vec`: the chunk's per-token vector in shared memory,
+/// null = ones):
+///   value:    accX[mt] += Kᵀ_mt [hi(γ) lo(γ)]   (ζ of this warp's state rows = columns 0 + 1)
+///   contract: accX[n]  += [hi(β); lo(β)] V_n   (σ of v columns 8·(2·warp + n) .. = rows 0 + 1)
+/// With WITH_O, also o += scores V (scores: the warp's masked fp32 scores, packed to bf16 one k-step at a time) from
+/// the same V fragments: two independent accumulator chains per fragment, and V read once per chunk.
+template <typename T, int DK, int AUG, bool WITH_O = false>
+__device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>::kMt][8][4], float (&accX)[2][4],
+                                                 const T* Kb, const T* Vb, const float* vec, bool aug_on, int lane,
+                                                 int warp, int srow0, float (*o)[4] = nullptr,
+                                                 const float (*sc)[4] = nullptr) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
+  static_assert(MT <= 2, "accX holds at most two m-tiles");
 #pragma unroll
   for (int j = 0; j < kC / 16; ++j) {
     uint32_t vb[4][4];
 #pragma unroll
     for (int np = 0; np < 4; ++np)
       mma::ldmatrix_x4_trans(vb[np], Vb + (j * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+    if (WITH_O) {
+      const uint32_t a[4] = {mma::pack2<T>(sc[2 * j][0], sc[2 * j][1]), mma::pack2<T>(sc[2 * j][2], sc[2 * j][3]),
+                             mma::pack2<T>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
+                             mma::pack2<T>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        mma::mma_16816<T>(o[2 * np], a, vb[np][0], vb[np][1]);
+        mma::mma_16816<T>(o[2 * np + 1], a, vb[np][2], vb[np][3]);
+      }
+    }
+    uint32_t hl[2] = {0u, 0u};
+    if (AUG != kAugNone && aug_on) hilo_frag(hl, vec, j * 16, lane);
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
       uint32_t ka[4];
@@ -276,7 +318,41 @@ __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>
         mma::mma_16816<T>(accS[mt][2 * np], ka, vb[np][0], vb[np][1]);
         mma::mma_16816<T>(accS[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
       }
+      if (AUG == kAugValue && aug_on) mma::mma_16816<T>(accX[mt], ka, hl[0], hl[1]);
     }
+    if (AUG == kAugContract && aug_on) {
+      const uint32_t a[4] = {hl[0], 0u, hl[1], 0u};
+#pragma unroll
+      for (int np = 0; np < 4; ++np)
+        if (np == warp) {
+          mma::mma_16816<T>(accX[0], a, vb[np][0], vb[np][1]);
+          mma::mma_16816<T>(accX[1], a, vb[np][2], vb[np][3]);
+        }
+    }
+  }
+}
+
+/// The augmentation's state from accX (see accumulate_state): f(index, value) for every element this lane owns.
+///   value: f(state row d, ζ_d)  — lanes with q4 == 0;   contract: f(column c of the tile, σ_c) — lanes 0 .. 3.
+/// (Every lane must call it: the contract form shuffles.)
+template <int AUG, int MT, typename F>
+__device__ __forceinline__ void for_aug_state(const float (&accX)[2][4], int lane, int warp, int srow0, F&& f) {
+  const int g = lane >> 2, q4 = lane & 3;
+  if (AUG == kAugValue) {
+    if (q4 == 0)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        f(srow0 + 16 * mt + g, accX[mt][0] + accX[mt][1]);
+        f(srow0 + 16 * mt + g + 8, accX[mt][2] + accX[mt][3]);
+      }
+  } else if (AUG == kAugContract) {
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float s = accX[n][e] + __shfl_down_sync(0xffffffffu, accX[n][e], 4);
+        if (g == 0) f((2 * warp + n) * 8 + 2 * q4 + e, s);
+      }
   }
 }
 
@@ -295,31 +371,21 @@ __device__ __forceinline__ void for_state_frag(int srow0, int g, int q4, F&& f) 
       for (int i = 0; i < 4; ++i) f(mt, nt, i, frag_row(srow0, mt, g, i), frag_col(nt, q4, i));
 }
 
-/// Workspace of the segment sums: [B, H, P, DK, dv] fp32, then the augmentation's [B, H, P, aug_len] (σ: dv, ζ: DK).
-__device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int seg) {
-  return ((size_t(b) * p.heads + h) * p.n_segments + seg) * size_t(p.dk) * p.dv;
+/// Workspace of the segment sums, one per part u = seg·n_sub + sub of a segment: [B, H, P·n_sub, DK, dv] fp32, then
+/// the augmentation's [B, H, P·n_sub, aug_len] (σ: dv, ζ: DK). (The parts of the segment that comes last in walking
+/// order are never needed and not computed.)
+__device__ __forceinline__ size_t segment_offset(const LinearAttentionParams& p, int b, int h, int u) {
+  return ((size_t(b) * p.heads + h) * p.n_segments * p.n_sub + u) * size_t(p.dk) * p.dv;
 }
-__device__ __forceinline__ size_t segment_aug_offset(const LinearAttentionParams& p, int b, int h, int seg) {
+__device__ __forceinline__ size_t segment_aug_offset(const LinearAttentionParams& p, int b, int h, int u) {
   const size_t len = p.aug.contract ? p.dv : p.dk;
-  return size_t(p.batch) * p.heads * p.n_segments * size_t(p.dk) * p.dv +
-         ((size_t(b) * p.heads + h) * p.n_segments + seg) * len;
+  const size_t n_parts = size_t(p.n_segments) * p.n_sub;
+  return size_t(p.batch) * p.heads * n_parts * size_t(p.dk) * p.dv + ((size_t(b) * p.heads + h) * n_parts + u) * len;
 }
-
-/// Per-thread running sum of the augmentation over one chunk in shared memory:
-///   contract: thread c < 64 → Σ_s β_s v_s[c] (β null = ones)     value: thread d < DK → Σ_s k_s[d] γ_s
-template <typename T, int DK, int AUG>
-__device__ __forceinline__ float chunk_aug_sum(const T* Kb, const T* Vb, const float* svec, bool ones) {
-  using Tile = LinMmaTile<T, DK>;
-  const int tid = threadIdx.x;
-  float acc = 0.f;
-  if (AUG == kAugContract && tid < Tile::kVCols) {
-#pragma unroll 8
-    for (int s = 0; s < kC; ++s) acc = fmaf(ones ? 1.f : svec[s], to_float(Vb[s * Tile::kLdv + tid]), acc);
-  } else if (AUG == kAugValue && tid < DK) {
-#pragma unroll 8
-    for (int s = 0; s < kC; ++s) acc = fmaf(ones ? 1.f : svec[s], to_float(Kb[s * Tile::kLdq + tid]), acc);
-  }
-  return acc;
+/// The parts [u_first, u_end) whose sums precede segment `seg` in walking order.
+__device__ __forceinline__ void preceding_parts(const LinearAttentionParams& p, int seg, int& u_first, int& u_end) {
+  u_first = p.reverse ? (seg + 1) * p.n_sub : 0;
+  u_end = p.reverse ? p.n_segments * p.n_sub : seg * p.n_sub;
 }
 
 template <typename T, int DK, int AUG>
@@ -331,8 +397,10 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
   T* sV = sK + 2 * kC * LDQ;              // [2][C][LDV]
   float* sVec = reinterpret_cast<float*>(sV + 2 * kC * LDV);  // [2][C] (augmentations: β or γ)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q4 = lane & 3;
-  const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / p.n_segments,
-            seg = blockIdx.z % p.n_segments;
+  // blockIdx.z = (b, needed segment, part); the segment that comes last in walking order is skipped
+  const int n_need = p.n_segments - 1, sub = blockIdx.z % p.n_sub, sn = (blockIdx.z / p.n_sub) % n_need;
+  const int v0 = blockIdx.x * Tile::kVCols, h = blockIdx.y, b = blockIdx.z / (p.n_sub * n_need),
+            seg = p.reverse ? sn + 1 : sn, u = seg * p.n_sub + sub;
   const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   // the augmentation's per-token vector (β for contract, γ for value; null = ones); ζ only in the first v tile
@@ -341,9 +409,14 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
   const bool aug_here = AUG == kAugContract || (AUG == kAugValue && blockIdx.x == 0);
   int first, end;
   segment_chunks((p.seqlen + kC - 1) / kC, p.n_segments, seg, first, end);
+  {
+    const int per = (end - first + p.n_sub - 1) / p.n_sub;
+    first = min(end, first + sub * per);
+    end = min(end, first + per);
+  }
   const int srow0 = warp * 16 * MT;
   float accS[MT][8][4] = {};
-  float aug_acc = 0.f;
+  float accX[2][4] = {};  // the augmentation's state (see accumulate_state)
   auto load = [&](int c, int buf) {
     load_chunk_async<T, DK>(p, nullptr, kg, vg, c, v0, nullptr, sK + buf * kC * LDQ, sV + buf * kC * LDV, vec,
                             sVec + buf * kC);
@@ -358,18 +431,21 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
       mma::cp_async_wait<0>();
     }
     __syncthreads();
-    accumulate_state<T, DK>(accS, sK + buf * kC * LDQ, sV + buf * kC * LDV, lane, srow0);
-    if (AUG != kAugNone && aug_here)
-      aug_acc += chunk_aug_sum<T, DK, AUG>(sK + buf * kC * LDQ, sV + buf * kC * LDV, sVec + buf * kC, vec == nullptr);
+    accumulate_state<T, DK, AUG>(accS, accX, sK + buf * kC * LDQ, sV + buf * kC * LDV, vec ? sVec + buf * kC : nullptr,
+                                 aug_here, lane, warp, srow0);
     __syncthreads();  // the next load overwrites this buffer
   }
-  float* dst = p.workspace + segment_offset(p, b, h, seg);
+  float* dst = p.workspace + segment_offset(p, b, h, u);
   for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
     if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
   });
-  if (AUG == kAugContract && threadIdx.x < Tile::kVCols && v0 + int(threadIdx.x) < p.dv)
-    p.workspace[segment_aug_offset(p, b, h, seg) + v0 + threadIdx.x] = aug_acc;
-  if (AUG == kAugValue && aug_here && threadIdx.x < DK) p.workspace[segment_aug_offset(p, b, h, seg) + threadIdx.x] = aug_acc;
+  if (AUG != kAugNone && aug_here) {
+    float* aug_dst = p.workspace + segment_aug_offset(p, b, h, u) + (AUG == kAugContract ? v0 : 0);
+    const int lim = AUG == kAugContract ? p.dv - v0 : DK;
+    for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) {
+      if (i < lim) aug_dst[i] = x;
+    });
+  }
 }
 
 template <typename T, int DK, int AUG>
@@ -385,7 +461,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   float* sVec0 = reinterpret_cast<float*>(sS + DK * LDV);  // [2][C]  α (contract) or γ (value)
   float* sVec1 = sVec0 + 2 * C;                            // [2][C]  β (contract)
   float* sSig = sVec1 + 2 * C;                             // [64]    σ of this v tile (contract)
-  float* sZeta = sSig + Tile::kVCols;                      // [DK]    ζ (value, first v tile only)
+  float* sZeta = sSig + Tile::kVCols;                      // [DK]    ζ (value)
+  // [2][DK] bf16: hi(ζ), lo(ζ) — the B fragments of q·ζ (column 0 hi, column 1 lo) read as pairs of rows
+  __nv_bfloat16* sZhl = reinterpret_cast<__nv_bfloat16*>(sZeta + DK);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q4 = lane & 3;
   const int P = p.n_segments;
@@ -399,8 +477,10 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
   const int srow0 = warp * 16 * MT;  // first state row of this warp
-  // augmentations (see linear_attention.h): the value one only in the first v tile (its output is one column)
-  const bool aug_here = AUG == kAugContract || (AUG == kAugValue && blockIdx.x == 0);
+  // augmentations (see linear_attention.h): the value one in the first v tile only (its output is one column),
+  // unless the output is normalised by it (every tile then needs it)
+  const bool aug_here = AUG == kAugContract || (AUG == kAugValue && (blockIdx.x == 0 || p.aug.normalize));
+  const bool aug_writer = AUG == kAugContract || blockIdx.x == 0;  // writes the augmentation's outputs
   const size_t bh = size_t(b) * p.heads + h;
   const float* vec0 = aug_here ? aug_vec(p, AUG, 0) : nullptr;
   const float* vec1 = aug_here ? aug_vec(p, AUG, 1) : nullptr;
@@ -421,14 +501,20 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int d = frag_row(srow0, mt, g, i), col = v0 + frag_col(nt, q4, i);
-        float s0 = 0.f;
-        if (col < dv) {
-          if (p.S0) s0 = p.S0[state_base + size_t(d) * dv + col];
-          for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-            s0 += p.workspace[segment_offset(p, b, h, sp) + size_t(d) * dv + col];
-        }
-        accS[mt][nt][i] = s0;
+        accS[mt][nt][i] = (p.S0 && col < dv) ? p.S0[state_base + size_t(d) * dv + col] : 0.f;
       }
+  {
+    int u_first, u_end;
+    preceding_parts(p, seg, u_first, u_end);
+    for (int u = u_first; u < u_end; ++u) {  // (parts outer: each pass issues all its loads at once)
+      const float* w = p.workspace + segment_offset(p, b, h, u);
+      // (the stored sums of the transposed state: [dv][DK] blocks)
+      const int ld_d = p.workspace_transposed ? 1 : dv, ld_c = p.workspace_transposed ? DK : 1;
+      for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+        if (v0 + c < dv) accS[mt][nt][i] += w[d * ld_d + (v0 + c) * ld_c];
+      });
+    }
+  }
   auto store_S_smem = [&]() {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
@@ -440,21 +526,35 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
   };
   store_S_smem();
-  if (AUG == kAugContract && tid < Tile::kVCols) {
-    const int col = v0 + tid;
-    float s0 = 0.f;
-    if (col < dv) {
-      if (p.aug.sigma0) s0 = p.aug.sigma0[bh * dv + col];
-      for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-        s0 += p.workspace[segment_aug_offset(p, b, h, sp) + col];
+  // the augmentation's state, fp32 in shared memory: σ (contract, the v columns of this tile) or ζ (value, the
+  // state rows); each chunk's contribution comes from accumulate_state's extra mma (accX) and is added by the lane
+  // that holds it (for_aug_state), so every element has one owner lane
+  float* sAug = AUG == kAugContract ? sSig : sZeta;
+  auto set_aug = [&](int i, float x) {  // σ_i / ζ_i (and ζ's hi/lo copy)
+    sAug[i] = x;
+    if (AUG == kAugValue) {
+      const __nv_bfloat16 hi = __float2bfloat16_rn(x);
+      sZhl[i] = hi;
+      sZhl[DK + i] = __float2bfloat16_rn(x - __bfloat162float(hi));
     }
-    sSig[tid] = s0;
-  }
-  if (AUG == kAugValue && aug_here && tid < DK) {
-    float z0 = p.aug.zeta0 ? p.aug.zeta0[bh * DK + tid] : 0.f;
-    for (int sp = p.reverse ? seg + 1 : 0; sp < (p.reverse ? P : seg); ++sp)
-      z0 += p.workspace[segment_aug_offset(p, b, h, sp) + tid];
-    sZeta[tid] = z0;
+  };
+  if (AUG != kAugNone && aug_here) {
+    const int n_aug = AUG == kAugContract ? Tile::kVCols : DK;
+    int u_first, u_end;
+    preceding_parts(p, seg, u_first, u_end);
+    for (int i = tid; i < n_aug; i += 128) {
+      float x0 = 0.f;
+      if (AUG == kAugContract) {
+        if (v0 + i < dv) {
+          if (p.aug.sigma0) x0 = p.aug.sigma0[bh * dv + v0 + i];
+          for (int u = u_first; u < u_end; ++u) x0 += p.workspace[segment_aug_offset(p, b, h, u) + v0 + i];
+        }
+      } else {
+        if (p.aug.zeta0) x0 = p.aug.zeta0[bh * DK + i];
+        for (int u = u_first; u < u_end; ++u) x0 += p.workspace[segment_aug_offset(p, b, h, u) + i];
+      }
+      set_aug(i, x0);
+    }
   }
 
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
@@ -466,7 +566,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     } else {
       mma::cp_async_wait<0>();
     }
-    __syncthreads();  // this chunk's tiles and the previous chunk's S are visible
+    __syncthreads();  // this chunk's tiles and the previous chunk's S, σ, ζ are visible
     const T* Qb = sQ + buf * C * LDQ;
     const T* Kb = sK + buf * C * LDQ;
     const T* Vb = sV + buf * C * LDV;
@@ -474,9 +574,22 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     // scores = mask(Q_w Kᵀ)
     uint32_t qa[DK / 16][4];
     mma::load_a_rows<T, DK / 16>(qa, Qb, LDQ, warp * 16, lane);
-    float sc[8][4];
+    // scores = Q_w Kᵀ and o = Q_w S, interleaved (independent accumulator chains)
+    float sc[8][4], o[8][4];
     mma::zero(sc);
-    mma::warp_mma_nk<T, DK / 16, 4>(sc, qa, Kb, LDQ, lane);
+    mma::zero(o);
+#pragma unroll
+    for (int kk = 0; kk < DK / 16; ++kk)
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t kf[4], sf[4];
+        mma::ldmatrix_x4(kf, Kb + (np * 16 + (lane % 8) + (lane / 16) * 8) * LDQ + kk * 16 + ((lane / 8) % 2) * 8);
+        mma::ldmatrix_x4_trans(sf, sS + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8);
+        mma::mma_16816<T>(sc[2 * np], qa[kk], kf[0], kf[1]);
+        mma::mma_16816<T>(o[2 * np], qa[kk], sf[0], sf[1]);
+        mma::mma_16816<T>(sc[2 * np + 1], qa[kk], kf[2], kf[3]);
+        mma::mma_16816<T>(o[2 * np + 1], qa[kk], sf[2], sf[3]);
+      }
     const float* va = sVec0 + buf * C;  // α (contract) or γ (value) of this chunk
     const float* vb = sVec1 + buf * C;  // β (contract)
     float alpha_r[2] = {1.f, 1.f};
@@ -493,35 +606,49 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
         const bool keep = p.reverse ? col >= row : col <= row;
         if (!keep) sc[nt][i] = 0.f;
       }
-    if (AUG == kAugValue && aug_here) {
-      // ô_t = scale·(Σ_s scores_ts γ_s + q_t·ζ): the quad of lanes of a row splits the columns and d
-      float part[2] = {0.f, 0.f};
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) part[i >> 1] = fmaf(sc[nt][i], vec0 ? va[frag_col(nt, q4, i)] : 1.f, part[i >> 1]);
-#pragma unroll
-      for (int hf = 0; hf < 2; ++hf) {
-        const T* qrow = Qb + (warp * 16 + g + 8 * hf) * LDQ;
-#pragma unroll 8
-        for (int d = q4 * (DK / 4); d < (q4 + 1) * (DK / 4); ++d) part[hf] = fmaf(to_float(qrow[d]), sZeta[d], part[hf]);
-        part[hf] += __shfl_xor_sync(0xffffffffu, part[hf], 1);
-        part[hf] += __shfl_xor_sync(0xffffffffu, part[hf], 2);
-        const int t = t0 + warp * 16 + g + 8 * hf;
-        if (q4 == 0 && t < T_ && p.aug.out) p.aug.out[bh * T_ + t] = p.scale * part[hf];
-      }
-    }
-
-    // O_w = scores V + Q_w S
-    float o[8][4];
-    mma::zero(o);
-    mma::warp_mma_kn_c<T, C / 16, 4>(o, sc, Vb, LDV, lane);
-    mma::warp_mma_kn<T, DK / 16, 4>(o, qa, sS, LDV, lane);
-    if (AUG == kAugContract) {
+    if (AUG == kAugContract) {  // o += α_t σ
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
         for (int i = 0; i < 4; ++i) o[nt][i] = fmaf(alpha_r[i >> 1], sSig[frag_col(nt, q4, i)], o[nt][i]);
+    }
+    // value augmentation: ô_t = Σ_s scores_ts γ_s (fp32; the quad of lanes of a row splits the columns) + q_t·ζ
+    // (one mma per k-step against ζ's hi/lo tile; row g in lane 4g's columns 0 + 1)
+    float den[2] = {0.f, 0.f};
+    if (AUG == kAugValue && aug_here) {
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) den[i >> 1] = fmaf(sc[nt][i], vec0 ? va[frag_col(nt, q4, i)] : 1.f, den[i >> 1]);
+      float oz[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int kk = 0; kk < DK / 16; ++kk) {
+        uint32_t zf[2];
+        const __nv_bfloat16* zr = sZhl + (g == 1 ? DK : 0) + kk * 16 + 2 * q4;
+        zf[0] = g < 2 ? *reinterpret_cast<const uint32_t*>(zr) : 0u;
+        zf[1] = g < 2 ? *reinterpret_cast<const uint32_t*>(zr + 8) : 0u;
+        mma::mma_16816<T>(oz, qa[kk], zf[0], zf[1]);
+      }
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        den[hf] += __shfl_xor_sync(0xffffffffu, den[hf], 1);
+        den[hf] += __shfl_xor_sync(0xffffffffu, den[hf], 2);
+        den[hf] = p.scale * (den[hf] + __shfl_sync(0xffffffffu, oz[2 * hf] + oz[2 * hf + 1], lane & ~3));
+        const int t = t0 + warp * 16 + g + 8 * hf;
+        if (aug_writer && q4 == 0 && t < T_ && p.aug.out) p.aug.out[bh * T_ + t] = den[hf];
+      }
+    }
+
+    // O_w += scores V, and S_w += (Kᵀ)_w V (+ the augmentation's state), from the same V fragments
+    float accX[2][4] = {};  // this chunk's contribution to σ / ζ
+    accumulate_state<T, DK, AUG, true>(accS, accX, Kb, Vb,
+                                       AUG == kAugContract ? (vec1 ? vb : nullptr) : (vec0 ? va : nullptr), aug_here,
+                                       lane, warp, srow0, o, sc);
+    const bool normalize = AUG == kAugValue && p.aug.normalize;
+    float rs[2] = {p.scale, p.scale};  // per-row output factor: scale, or scale / (ô + eps) when normalised
+    if (normalize) {
+      rs[0] = p.scale / (den[0] + p.aug.eps);
+      rs[1] = p.scale / (den[1] + p.aug.eps);
     }
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -532,7 +659,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       for (int nt = 0; nt < 8; ++nt) {
         const int col = v0 + nt * 8 + 2 * q4;
         if (col >= dv) continue;
-        const float x = p.scale * o[nt][2 * half], y = p.scale * o[nt][2 * half + 1];
+        const float x = rs[half] * o[nt][2 * half], y = rs[half] * o[nt][2 * half + 1];
         if (p.out_dtype == DType::kFloat32) {
           *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + col) = make_float2(x, y);
         } else {
@@ -541,22 +668,17 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       }
     }
 
-    accumulate_state<T, DK>(accS, Kb, Vb, lane, srow0);
-    float aug_part = 0.f;
-    if (AUG != kAugNone && aug_here)
-      aug_part = chunk_aug_sum<T, DK, AUG>(Kb, Vb, AUG == kAugContract ? vb : va,
-                                           (AUG == kAugContract ? vec1 : vec0) == nullptr);
     __syncthreads();  // every warp is done reading S, σ, ζ (and this chunk's buffers)
     store_S_smem();
-    if (AUG == kAugContract && tid < Tile::kVCols) sSig[tid] += aug_part;
-    if (AUG == kAugValue && aug_here && tid < DK) sZeta[tid] += aug_part;
+    if (AUG != kAugNone && aug_here) for_aug_state<AUG, MT>(accX, lane, warp, srow0, [&](int i, float x) { set_aug(i, sAug[i] + x); });
   }
+  if (AUG != kAugNone) __syncthreads();  // the last chunk's σ / ζ (written by their owner lanes) are visible
 
   const bool last_segment = p.reverse ? seg == 0 : seg == P - 1;
-  if (AUG == kAugContract && last_segment && p.aug.sigma_final && tid < Tile::kVCols && v0 + tid < dv)
-    p.aug.sigma_final[bh * dv + v0 + tid] = sSig[tid];
-  if (AUG == kAugValue && aug_here && last_segment && p.aug.zeta_final && tid < DK)
-    p.aug.zeta_final[bh * DK + tid] = sZeta[tid];
+  if (AUG == kAugContract && last_segment && p.aug.sigma_final)
+    for (int i = tid; i < Tile::kVCols && v0 + i < dv; i += 128) p.aug.sigma_final[bh * dv + v0 + i] = sSig[i];
+  if (AUG == kAugValue && aug_here && aug_writer && last_segment && p.aug.zeta_final)
+    for (int i = tid; i < DK; i += 128) p.aug.zeta_final[bh * DK + i] = sZeta[i];
   if (p.S_final && last_segment) {
     for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
       if (v0 + c < dv) p.S_final[state_base + size_t(d) * dv + v0 + c] = accS[mt][nt][i];
@@ -593,6 +715,18 @@ int n_segments(const LinearAttentionParams& p) {
   return int(std::max<int64_t>(P, 1));
 }
 
+/// Parts per segment of the segment sums: the sum kernel (half the registers of the main one) holds four blocks per
+/// SM; enough parts to fill them, at least 2 chunks per part.
+int n_sub_parts(const LinearAttentionParams& p, int P) {
+  if (P <= 1) return 1;
+  const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch * (P - 1);
+  const int n_chunks = (p.seqlen + kC - 1) / kC, per_segment = (n_chunks + P - 1) / P;
+  int64_t S = (4 * int64_t(current_device_sm_count()) + base - 1) / std::max<int64_t>(base, 1);
+  S = std::min<int64_t>(S, per_segment / 2);
+  S = std::min<int64_t>(S, 65535 / (std::max(p.batch, 1) * int64_t(P - 1)));
+  return int(std::max<int64_t>(S, 1));
+}
+
 int aug_kind(const LinearAttentionParams& p) {
   return p.aug.contract ? kAugContract : p.aug.value ? kAugValue : kAugNone;
 }
@@ -601,15 +735,17 @@ template <int DK, int AUG>
 cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
   using Tile = LinMmaTile<__nv_bfloat16, DK>;
   p.n_segments = n_segments(p);
+  p.n_sub = n_sub_parts(p, p.n_segments);
   if (p.n_segments > 1 && p.workspace == nullptr) return cudaErrorInvalidValue;
   const size_t aug_bytes = AUG == kAugNone ? 0 : sizeof(float) * Tile::kAugFloats;
   const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
-  if (p.n_segments > 1) {
+  if (p.n_segments > 1 && !p.workspace_ready) {
+    const dim3 sum_grid(grid.x, grid.y, p.batch * (p.n_segments - 1) * p.n_sub);
     const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv) +
                         (AUG == kAugNone ? 0 : sizeof(float) * 2 * kC);
     auto kernel = linear_attention_segment_sum_kernel<__nv_bfloat16, DK, AUG>;
     DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    kernel<<<grid, 128, smem, stream>>>(p);
+    kernel<<<sum_grid, 128, smem, stream>>>(p);
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
@@ -633,7 +769,7 @@ cudaError_t launch_mma(const LinearAttentionParams& p, cudaStream_t stream) {
 cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t stream) {
   if (p.dk < 1 || p.dk > kLinearAttentionMaxDk || p.dv < 1) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.heads == 0) return cudaSuccess;
-  if (p.aug.contract && p.aug.value) return cudaErrorInvalidValue;
+  if ((p.aug.contract && p.aug.value) || (p.aug.normalize && !p.aug.value)) return cudaErrorInvalidValue;
   if (use_mma_path(p)) return p.dk == 64 ? launch_mma<64>(p, stream) : launch_mma<128>(p, stream);
   if (p.aug.contract || p.aug.value) return cudaErrorInvalidValue;  // augmentations: tensor-core path only
   const size_t smem = sizeof(float) * (2 * size_t(p.dk) * kLDT + kC * kLDT + kC * kVT + size_t(p.dk) * kVT);
@@ -647,11 +783,103 @@ cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t s
 }  // namespace dysra::kernels
 
 namespace dysra::kernels {
+namespace {
+__device__ __forceinline__ void norm_grad_row(const LinearAttentionNormGradParams& p, int64_t row, size_t& go,
+                                              size_t& oo, size_t& dn) {
+  const int h = int(row % p.heads), t = int((row / p.heads) % p.seqlen), b = int(row / (int64_t(p.heads) * p.seqlen));
+  go = size_t(b) * p.g_out.stride_b + size_t(t) * p.g_out.stride_t + size_t(h) * p.g_out.stride_h;
+  oo = size_t(b) * p.out.stride_b + size_t(t) * p.out.stride_t + size_t(h) * p.out.stride_h;
+  dn = (size_t(b) * p.heads + h) * p.seqlen + t;
+}
+
+/// bf16 rows of d_v = 8·L elements (L a power of two <= 32), 16-byte aligned: L lanes per row, 8 elements each.
+template <int L>
+__global__ void __launch_bounds__(256) linear_attention_norm_grad_bf16_kernel(LinearAttentionNormGradParams p) {
+  const int lane = threadIdx.x & 31, part = lane % L;
+  const int64_t row = (int64_t(blockIdx.x) * 256 + threadIdx.x) / L;
+  const bool ok = row < int64_t(p.batch) * p.seqlen * p.heads;
+  size_t go = 0, oo = 0, dn = 0;
+  if (ok) norm_grad_row(p, row, go, oo, dn);
+  float gv[8] = {}, dot = 0.f, inv = 0.f;
+  if (ok) {
+    const uint4 g4 = *reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(p.g_out.ptr) + go + 8 * part);
+    const uint4 o4 = *reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(p.out.ptr) + oo + 8 * part);
+    const __nv_bfloat16* gb = reinterpret_cast<const __nv_bfloat16*>(&g4);
+    const __nv_bfloat16* ob = reinterpret_cast<const __nv_bfloat16*>(&o4);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      gv[i] = __bfloat162float(gb[i]);
+      dot = fmaf(gv[i], __bfloat162float(ob[i]), dot);
+    }
+    inv = 1.f / (p.den[dn] + p.eps);
+  }
+#pragma unroll
+  for (int m = L / 2; m >= 1; m >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, m);
+  if (!ok) return;
+  uint4 r;
+  uint32_t* rw = reinterpret_cast<uint32_t*>(&r);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) rw[i] = mma::pack2<__nv_bfloat16>(gv[2 * i] * inv, gv[2 * i + 1] * inv);
+  *reinterpret_cast<uint4*>(static_cast<__nv_bfloat16*>(p.g_num) + size_t(row) * p.dv + 8 * part) = r;
+  if (part == 0) p.g_den[dn] = -dot * inv;
+}
+
+/// Any dtype and d_v: one warp per row, 8 rows per block.
+__global__ void __launch_bounds__(256) linear_attention_norm_grad_kernel(LinearAttentionNormGradParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * 8 + (threadIdx.x >> 5);
+  if (row >= int64_t(p.batch) * p.seqlen * p.heads) return;
+  size_t go, oo, dn;
+  norm_grad_row(p, row, go, oo, dn);
+  const float inv = 1.f / (p.den[dn] + p.eps);
+  float dot = 0.f;
+  for (int c = lane; c < p.dv; c += 32) {
+    const float gv = load_as_float(p.g_out.ptr, p.g_out.dtype, go + c);
+    dot = fmaf(gv, load_as_float(p.out.ptr, p.out.dtype, oo + c), dot);
+    store_from_float(p.g_num, p.g_num_dtype, size_t(row) * p.dv + c, gv * inv);
+  }
+#pragma unroll
+  for (int m = 16; m >= 1; m >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, m);
+  if (lane == 0) p.g_den[dn] = -dot * inv;
+}
+
+template <int L>
+cudaError_t launch_norm_grad_bf16(const LinearAttentionNormGradParams& p, int64_t n_rows, cudaStream_t stream) {
+  linear_attention_norm_grad_bf16_kernel<L><<<unsigned((n_rows * L + 255) / 256), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+}  // namespace
+
+cudaError_t linear_attention_norm_grad(const LinearAttentionNormGradParams& p, cudaStream_t stream) {
+  const int64_t n_rows = int64_t(p.batch) * p.seqlen * p.heads;
+  if (n_rows == 0) return cudaSuccess;
+  if (p.dv < 1 || !p.den || !p.g_num || !p.g_den || n_rows > int64_t(8) * 0x7fffffff) return cudaErrorInvalidValue;
+  const bool vec = p.g_out.dtype == DType::kBFloat16 && p.out.dtype == DType::kBFloat16 &&
+                   p.g_num_dtype == DType::kBFloat16 && rows_of_8(p.g_out) && rows_of_8(p.out) && aligned16(p.g_num) &&
+                   p.dv % 8 == 0 && n_rows * (p.dv / 8) < int64_t(256) * 0x7fffffff;
+  if (vec) {
+    switch (p.dv / 8) {
+      case 8: return launch_norm_grad_bf16<8>(p, n_rows, stream);
+      case 16: return launch_norm_grad_bf16<16>(p, n_rows, stream);
+      case 32: return launch_norm_grad_bf16<32>(p, n_rows, stream);
+      default: break;
+    }
+  }
+  linear_attention_norm_grad_kernel<<<unsigned((n_rows + 7) / 8), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& p) {
   if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return 0;
-  const int P = n_segments(p);
+  const int P = n_segments(p), parts = P * n_sub_parts(p, P);
   const size_t aug_len = p.aug.contract ? size_t(p.dv) : p.aug.value ? size_t(p.dk) : 0;
-  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * P * (size_t(p.dk) * p.dv + aug_len) : 0;
+  return P > 1 ? sizeof(float) * size_t(p.batch) * p.heads * parts * (size_t(p.dk) * p.dv + aug_len) : 0;
 }
 bool linear_attention_tensor_core_path(const LinearAttentionParams& p) { return use_mma_path(p); }
+void linear_attention_segments(const LinearAttentionParams& p, int& n_seg, int& n_sub) {
+  n_seg = n_sub = 1;
+  if (p.batch == 0 || p.heads == 0 || !use_mma_path(p)) return;
+  n_seg = n_segments(p);
+  n_sub = n_sub_parts(p, n_seg);
+}
 }  // namespace dysra::kernels

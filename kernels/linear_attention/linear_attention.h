@@ -32,8 +32,12 @@ struct LinearAttentionTensor {
 /// column goes to `out` [B, H, T] fp32 (may be null):
 ///   ô_t = scale·(Σ_{s<=t} (q_t·k_s) γ_s + q_t·ζ0),             ζ_final = ζ0 + Σ_s k_s γ_s
 /// (s >= t for reverse.) sigma0 / zeta0 may be null (zeros); the finals are written when non-null.
+/// normalize (value only): the main output becomes o_t / (ô_t + eps) (both with the scale), i.e. the normalised
+/// op in one launch; `out` still receives ô_t.
 struct LinearAttentionAug {
   bool contract = false, value = false;
+  bool normalize = false;
+  float eps = 0.f;
   const float* alpha = nullptr;
   const float* beta = nullptr;
   const float* sigma0 = nullptr;
@@ -58,11 +62,33 @@ struct LinearAttentionParams {
   /// the caller; may be null when that is 0. n_segments is set by the launcher.
   float* workspace = nullptr;
   int n_segments = 1;
+  int n_sub = 1;  ///< the segment sums are taken over n_sub equal parts of a segment each (set by the launcher)
+  /// The segment sums are already in `workspace`, from an earlier call with the same segments (same
+  /// linear_attention_segments) and direction: the sum kernel is skipped. With workspace_transposed they are those of
+  /// the transposed state (Σ v kᵀ for Σ k vᵀ; the augmentation's vector as it is): core(dO, v, k) reuses the
+  /// forward's, core_rev(k, q, dO) those of core_rev(v, dO, q).
+  bool workspace_ready = false, workspace_transposed = false;
   LinearAttentionAug aug;  ///< requires the tensor-core path (linear_attention_tensor_core_path)
 };
 
+/// The gradients through the normalisation o = num / (den + eps), per row (b, t, h) of d_v elements:
+///   g_num = g_o / (den + eps)   (g_num: [B, T, H, dv] contiguous, dtype g_num_dtype)
+///   g_den = −(g_o · o) / (den + eps)   ([B, H, T] fp32, like den)
+struct LinearAttentionNormGradParams {
+  int batch = 0, seqlen = 0, heads = 0, dv = 0;
+  float eps = 0.f;
+  LinearAttentionTensor g_out, out;  // [B, T, H, dv], last dim contiguous
+  const float* den = nullptr;
+  void* g_num = nullptr;
+  DType g_num_dtype = DType::kFloat32;
+  float* g_den = nullptr;
+};
+cudaError_t linear_attention_norm_grad(const LinearAttentionNormGradParams& params, cudaStream_t stream);
+
 /// Bytes of `workspace` that linear_attention_core needs for these params (0: none), on the current device.
 size_t linear_attention_workspace_bytes(const LinearAttentionParams& params);
+/// The sequence segmentation the launcher picks for these params (P segments of n_sub parts; P = 1: no sums).
+void linear_attention_segments(const LinearAttentionParams& params, int& n_segments, int& n_sub);
 /// Whether these params take the tensor-core path (bf16 q, k, v; d_k 64 or 128; d_v % 8 == 0; aligned rows).
 bool linear_attention_tensor_core_path(const LinearAttentionParams& params);
 cudaError_t linear_attention_core(const LinearAttentionParams& params, cudaStream_t stream);

@@ -2,8 +2,9 @@
 //
 // Everything is built from one kernel, the unnormalised causal core (kernels/linear_attention):
 //   core(q, k, v; S0) → (scale·[Σ_{s<=t} (q_t·k_s) v_s + q_t S0], S0 + Σ k vᵀ), plus a reverse-time variant.
-// normalize = true runs the core for the numerator (fp32 output) and computes the normaliser q_t·z_t with
-// z_t = z0 + Σ_{s<=t} k_s by a chunked cumulative sum in fp32; the division is done with torch ops (autograd).
+// normalize = true: on the tensor-core path (bf16, d_k and d_v in {64, 128}) one launch computes numerator, normaliser
+// q_t·z_t (z_t = z0 + Σ_{s<=t} k_s) and the division (the core's value augmentation, NormalizedCoreFn); elsewhere the
+// core gives the numerator in fp32 and the normaliser is a chunked cumulative sum in torch ops.
 // Keeping d_v as the model's lets bf16 inputs with d_k, d_v in {64, 128} take the kernel's tensor-core path in all
 // four core calls. The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h);
 // for bf16 inputs dO·scale is rounded to bf16 once so that they run on that path too.
@@ -12,7 +13,6 @@
 #ifdef DYSRA_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 
-#include <tuple>
 #include <torch/torch.h>
 
 #include "dysra/core/error.h"
@@ -61,9 +61,18 @@ struct Aug {
   Tensor alpha, beta, sigma0;  // [B, H, T], [B, H, T], [B, H, dv]
   Tensor gamma, zeta0;         // [B, H, T], [B, H, dk]
   bool want_zeta_final = false, want_out = false;
+  bool normalize = false;  // value only: the output divided by (ô + eps)
+  double eps = 0.0;
 };
 struct CoreOut {
   Tensor out, S_final, zeta_final, aug_out;
+  Tensor workspace;  ///< the segment sums of the tensor-core path (undefined when it needs none)
+  int n_segments = 1, n_sub = 1;
+};
+/// Segment sums of an earlier core call whose state is the transpose of this call's (see
+/// LinearAttentionParams::workspace_transposed); used when the segments agree.
+struct SumsOf {
+  const CoreOut* from = nullptr;
 };
 
 const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
@@ -71,7 +80,7 @@ const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<floa
 /// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state, with an optional augmentation.
 /// q/k/v: [B, T, H, ·], last dim contiguous.
 CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
-                     torch::ScalarType out_dtype, bool want_state, const Aug& aug) {
+                     torch::ScalarType out_dtype, bool want_state, const Aug& aug, SumsOf reuse = {}) {
   const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
   auto f32 = q.options().dtype(torch::kFloat32);
   CoreOut r;
@@ -93,6 +102,8 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
     p.aug.sigma0 = f32_or_null(aug.sigma0);
     p.aug.gamma = f32_or_null(aug.gamma);
     p.aug.zeta0 = f32_or_null(aug.zeta0);
+    p.aug.normalize = aug.normalize;
+    p.aug.eps = float(aug.eps);
     if (aug.want_zeta_final) {
       r.zeta_final = torch::empty({b, h, dk}, f32);
       p.aug.zeta_final = r.zeta_final.data_ptr<float>();
@@ -102,19 +113,42 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
       p.aug.out = r.aug_out.data_ptr<float>();
     }
   }
-  Tensor workspace;  // per-segment state sums of the tensor-core path (freed in stream order after the launch)
+  // per-segment state sums of the tensor-core path (freed in stream order after the launch unless kept by the caller)
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
-    workspace = torch::empty({int64_t(bytes / sizeof(float))}, f32);
-    p.workspace = workspace.data_ptr<float>();
+    kd::linear_attention_segments(p, r.n_segments, r.n_sub);
+    const CoreOut* from = reuse.from;
+    if (from && from->workspace.defined() && from->n_segments == r.n_segments && from->n_sub == r.n_sub &&
+        size_t(from->workspace.numel()) * sizeof(float) >= bytes) {
+      r.workspace = from->workspace;
+      p.workspace_ready = p.workspace_transposed = true;
+    } else {
+      r.workspace = torch::empty({int64_t(bytes / sizeof(float))}, f32);
+    }
+    p.workspace = r.workspace.data_ptr<float>();
   }
   cuda_detail::check_launch(kd::linear_attention_core(p, cuda_detail::stream_of(q)), kOp, "core");
   return r;
 }
 
-std::pair<Tensor, Tensor> run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse,
-                                   double scale, torch::ScalarType out_dtype, bool want_state) {
-  auto r = run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{});
-  return {r.out, r.S_final};
+CoreOut run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
+                 torch::ScalarType out_dtype, bool want_state, SumsOf reuse = {}) {
+  return run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{}, reuse);
+}
+
+/// The forward's segment sums kept for the backward's first core call (its state is their transpose).
+void save_sums(AutogradContext* ctx, const CoreOut& r) {
+  if (!r.workspace.defined()) return;
+  ctx->saved_data["sums"] = r.workspace;
+  ctx->saved_data["n_segments"] = int64_t(r.n_segments);
+  ctx->saved_data["n_sub"] = int64_t(r.n_sub);
+}
+CoreOut saved_sums(AutogradContext* ctx) {
+  CoreOut r;
+  if (ctx->saved_data.count("sums") == 0) return r;
+  r.workspace = ctx->saved_data["sums"].toTensor();
+  r.n_segments = int(ctx->saved_data["n_segments"].toInt());
+  r.n_sub = int(ctx->saved_data["n_sub"].toInt());
+  return r;
 }
 
 /// Inclusive cumulative sum over dim 1 of [B, T, ...] in chunks of 64: a scan inside each chunk plus a scan over the
@@ -143,13 +177,14 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
   static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                const Tensor& S0, double scale, bool out_fp32) {
     c10::cuda::CUDAGuard guard(q.device());
-    auto [out, S] = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true);
+    auto r = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true);
     ctx->save_for_backward({q, k, v});
+    save_sums(ctx, r);
     ctx->saved_data["scale"] = scale;
     const bool has_S0 = S0.numel() > 0;
     ctx->saved_data["has_S0"] = has_S0;
     if (has_S0) ctx->saved_data["S0"] = S0;
-    return {out, S};
+    return {r.out, r.S_final};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -160,79 +195,120 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     const bool has_S0 = ctx->saved_data["has_S0"].toBool();
     Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
     const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
-    // dO·scale in fp32 (the output was scaled; the state was not)
+    // The output was scaled, the state was not. The core calls below take dO as it is and apply `scale` to their
+    // outputs (no pass over dO); the state terms they add are divided by it first, and dS0 multiplied after:
+    //   dq = scale·core(dO, v, k; S0ᵀ)   dk = scale·core_rev(v, dO, q; dSᵀ/scale)   dv = scale·core_rev(k, q, dO; dS/scale)
     const auto g_dtype = q.scalar_type() == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
+    const bool fold = scale != 0.0;
     Tensor gO;
     if (grads[0].defined()) {
       gO = grads[0].to(g_dtype);
-      gO = (scale == 1.0 ? gO : gO * scale).contiguous();
+      gO = (fold || scale == 1.0) ? cuda_detail::last_dim_contiguous(gO) : (gO * scale).contiguous();
     } else {
       gO = torch::zeros({b, t, h, dv}, q.options().dtype(g_dtype));
     }
+    const double s_out = fold ? scale : 1.0;
     Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
+    if (gS.defined() && fold && scale != 1.0) gS = gS / scale;
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
-    // (each of the three core calls only when its input needs the gradient)
+    // (each of the three core calls only when its input needs the gradient; the dq call reuses the forward's segment
+    // sums, the dv call those of the dk call: each state is the transpose of the other's)
     // dq_t = Σ_{s<=t} (gO_t·v_s) k_s + gO_t S0ᵀ
     Tensor dq, dk, dv_, dS0;
-    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false).first;
+    const CoreOut fwd_sums = saved_sums(ctx);
+    if (ctx->needs_input_grad(0)) dq = run_core(gO, v, k, T_(S0), false, s_out, q.scalar_type(), false, {&fwd_sums}).out;
     // dk_s = Σ_{t>=s} (v_s·gO_t) q_t + gS v_s
-    if (ctx->needs_input_grad(1)) dk = run_core(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false).first;
+    CoreOut rk;
+    if (ctx->needs_input_grad(1)) dk = (rk = run_core(v, gO, q, T_(gS), true, s_out, k.scalar_type(), false)).out;
     // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s ; its final state is dS0 = gS + Σ_t q_t gO_tᵀ
     const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
-    if (ctx->needs_input_grad(2) || want_dS0)
-      std::tie(dv_, dS0) = run_core(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0);
+    if (ctx->needs_input_grad(2) || want_dS0) {
+      auto r = run_core(k, q, gO, gS, true, s_out, v.scalar_type(), want_dS0, {&rk});
+      dv_ = r.out;
+      dS0 = r.S_final;
+      if (want_dS0 && s_out != 1.0) dS0 = dS0 * s_out;
+    }
     return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), Tensor(), Tensor()};
   }
 };
 
-/// The normalised op on the tensor-core path: num = core(q, k, v; S0) and den_t = q_t·(z0 + Σ_{s<=t} k_s) from one
-/// launch (the value augmentation with γ = 1, ζ0 = z0); the gradients of both from three launches (contraction
-/// augmentations carry g_den into dq and dk, a value augmentation gives dz0). Outputs: num [B, T, H, dv] fp32,
-/// den [B, H, T] fp32, S_final, z_final.
+/// The normalised op on the tensor-core path, o_t = num_t / (den_t + eps) with num = core(q, k, v; S0) and
+/// den_t = q_t·(z0 + Σ_{s<=t} k_s): one launch (the value augmentation with γ = 1, ζ0 = z0, dividing in the kernel).
+/// Backward: one pass for the gradients through the division (g_num = g_o / (den + eps), g_den = −g_o·o / (den + eps)),
+/// then three launches (contraction augmentations carry g_den into dq and dk, a value augmentation gives dz0).
+/// Outputs: o [B, T, H, dv] (dtype of q), S_final, z_final.
 class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                               const Tensor& S0, const Tensor& z0) {
+                               const Tensor& S0, const Tensor& z0, double eps) {
     c10::cuda::CUDAGuard guard(q.device());
     Aug aug;
-    aug.value = true;
+    aug.value = aug.normalize = true;
+    aug.eps = eps;
     aug.zeta0 = z0;
     aug.want_zeta_final = aug.want_out = true;
-    auto r = run_core_aug(q, k, v, S0, false, 1.0, torch::kFloat32, true, aug);
-    ctx->save_for_backward({q, k, v, z0});
+    auto r = run_core_aug(q, k, v, S0, false, 1.0, q.scalar_type(), true, aug);
+    ctx->save_for_backward({q, k, v, z0, r.out, r.aug_out});
+    save_sums(ctx, r);
     const bool has_S0 = S0.numel() > 0;
     ctx->saved_data["has_S0"] = has_S0;
+    ctx->saved_data["eps"] = eps;
     if (has_S0) ctx->saved_data["S0"] = S0;
-    return {r.out, r.aug_out, r.S_final, r.zeta_final};
+    return {r.out, r.S_final, r.zeta_final};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto s = ctx->get_saved_variables();
-    const Tensor &q = s[0], &k = s[1], &v = s[2], &z0 = s[3];
+    const Tensor &q = s[0], &k = s[1], &v = s[2], &z0 = s[3], &out = s[4], &den = s[5];
     c10::cuda::CUDAGuard guard(q.device());
     const bool has_S0 = ctx->saved_data["has_S0"].toBool();
     Tensor S0 = has_S0 ? ctx->saved_data["S0"].toTensor() : Tensor();
     const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dv = v.size(3);
     auto f32 = q.options().dtype(torch::kFloat32);
-    Tensor gO = grads[0].defined() ? grads[0].to(q.scalar_type()).contiguous() : torch::zeros({b, t, h, dv}, q.options());
-    Tensor gden = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : torch::zeros({b, h, t}, f32);
-    Tensor gS = grads[2].defined() ? grads[2].to(torch::kFloat32).contiguous() : Tensor();
-    Tensor gz = grads[3].defined() ? grads[3].to(torch::kFloat32).contiguous() : Tensor();
+    // g_num (dtype of q) and g_den [B, H, T] from the output's gradient
+    Tensor gO = torch::empty({b, t, h, dv}, q.options());
+    Tensor gden = torch::empty({b, h, t}, f32);
+    if (grads[0].defined()) {
+      Tensor go = cuda_detail::last_dim_contiguous(grads[0]);
+      kd::LinearAttentionNormGradParams np;
+      np.batch = int(b);
+      np.seqlen = int(t);
+      np.heads = int(h);
+      np.dv = int(dv);
+      np.eps = float(ctx->saved_data["eps"].toDouble());
+      np.g_out = view_of(go, "grad_out");
+      np.out = view_of(out, "out");
+      np.den = den.data_ptr<float>();
+      np.g_num = gO.data_ptr();
+      np.g_num_dtype = cuda_detail::kernel_dtype(gO, kOp, "grad_num");
+      np.g_den = gden.data_ptr<float>();
+      cuda_detail::check_launch(kd::linear_attention_norm_grad(np, cuda_detail::stream_of(q)), kOp, "norm_grad");
+    } else {
+      gO.zero_();
+      gden.zero_();
+    }
+    Tensor gS = grads[1].defined() ? grads[1].to(torch::kFloat32).contiguous() : Tensor();
+    Tensor gz = grads[2].defined() ? grads[2].to(torch::kFloat32).contiguous() : Tensor();
     auto T_ = [](const Tensor& x) { return x.defined() ? x.transpose(2, 3).contiguous() : x; };
+    // (segment sums reused as in LinearAttentionCoreFn: the augmentations' vectors agree as well — σ of the dq call
+    // is ζ of the forward, Σ k; ζ of the dv call is σ of the dk call, Σ g_den q)
     Tensor dq, dk, dv_, dS0, dz0;
+    const CoreOut fwd_sums = saved_sums(ctx);
     if (ctx->needs_input_grad(0)) {  // dq_t = Σ_{s<=t} (gO_t·v_s + g_den_t) k_s + gO_t S0ᵀ + g_den_t z0
       Aug a;
       a.contract = true;
       a.alpha = gden;
       a.sigma0 = z0;
-      dq = run_core_aug(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false, a).out;
+      dq = run_core_aug(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false, a, {&fwd_sums}).out;
     }
+    CoreOut rk;
     if (ctx->needs_input_grad(1)) {  // dk_s = Σ_{t>=s} (v_s·gO_t + g_den_t) q_t + v_s gSᵀ + g_z
       Aug a;
       a.contract = true;
       a.beta = gden;
       a.sigma0 = gz;
-      dk = run_core_aug(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false, a).out;
+      rk = run_core_aug(v, gO, q, T_(gS), true, 1.0, k.scalar_type(), false, a);
+      dk = rk.out;
     }
     const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
     if (ctx->needs_input_grad(2) || want_dS0 || ctx->needs_input_grad(4)) {
@@ -242,12 +318,12 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
       a.gamma = gden;
       a.zeta0 = gz;
       a.want_zeta_final = ctx->needs_input_grad(4);
-      auto r = run_core_aug(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0, a);
+      auto r = run_core_aug(k, q, gO, gS, true, 1.0, v.scalar_type(), want_dS0, a, {&rk});
       dv_ = r.out;
       dS0 = r.S_final;
       dz0 = r.zeta_final;
     }
-    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), dz0};
+    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), dz0, Tensor()};
   }
 };
 
@@ -297,9 +373,8 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   }
   // (its backward contracts over d_v too: d_v must also be 64 or 128)
   if ((dv == 64 || dv == 128) && kd::linear_attention_tensor_core_path(params_of(qc, kc, vc, false, 1.0))) {
-    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous());
-    auto den = r[1].permute({0, 2, 1}).unsqueeze(-1) + options.eps;  // [B, T, H, 1]
-    return {(r[0] / den).to(q.scalar_type()), {r[2], r[3]}};
+    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous(), options.eps);
+    return {r[0], {r[1], r[2]}};
   }
   auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true);
   // Other paths: the normaliser q_t·(z0 + Σ_{s<=t} k_s) by a chunked cumulative sum in fp32.
