@@ -21,7 +21,9 @@
 // per sub-tile the states are recomputed into registers (phase 1) and the adjoint λ walked backwards (phase 2).
 // Fast path (N <= 16, 16-byte-aligned rows; kernel selective_scan_bwd_fast_kernel): 4 lanes × 4 states per
 // channel, 8 channels per warp, 8 warps per block; cp.async double-buffered 64-step tiles; dt/dy precomputed per
-// tile; phase 0 also yields y (→ dz) and the dC partials; 8-step sub-tiles with their states in registers.
+// tile; phase 0 also yields y (→ dz) and the dC partials; 8-step sub-tiles whose states and decays phase 1 keeps in
+// registers for phase 2. Every cross-lane sum (dB/dC over channels, y / d(delta) / du over states) is batched over
+// the 8 steps of a sub-tile and done after its recurrence, off the recurrence's dependence chain.
 // Generic path (N <= 32, any alignment): 4 lanes per channel, 32 channels per block, synchronous tile loads.
 // dB/dC need a sum over channels: within a warp by a shuffle reduce-scatter, across the warps of a 32-channel slice
 // in shared memory in a fixed order, across slices by the caller (a fixed-order sum over a [B, n_dtiles, N, L]
@@ -32,8 +34,10 @@
 // step) for softplus and silu → ~0.31 ms at 16 MUFU ops/clk/SM, 1.98 GHz. Measured 0.51 ms: one block per SM with
 // 2 warps per scheduler leaves the recurrence partly latency-bound (IPC, not MUFU, is the limit).
 // Backward reads u, delta, z, dout, B, C, checkpoints and writes du, ddelta, dz + fp32 dB/dC partials
-// (~1.3 GB → 0.3 ms) and does 3 exp2 per state element (recomputed twice) → ~0.8 ms MUFU floor; measured 4.4 ms
-// (fast path): it is latency-bound (2 warps per scheduler, dependent shuffle chains of the channel reductions).
+// (~1.3 GB → 0.3 ms) and does 2 exp2 per state element (the states are recomputed twice, the decays of the second
+// pass kept for the adjoint) + ~1.3 MUFU ops per (channel, step) → ~0.55 ms MUFU floor; ~125 warp instructions per
+// (warp, step) (estimated) → ~1.0 ms at one instruction per cycle per scheduler. Measured (fast path, H200): 2.03 ms, was
+// 4.37 ms with per-step shuffle chains (same run); still latency-bound: 2 warps per scheduler (smem ~219 KB/block).
 #include "common/device_utils.cuh"
 #include "selective_scan/selective_scan.h"
 
@@ -701,59 +705,79 @@ __global__ void __launch_bounds__(kThreads) selective_scan_bwd_kernel(SelectiveS
 }
 
 // ------------------------------------------------------------------------------------- backward (fast path)
-// N <= 16, 16-byte-aligned rows. Warp = 16 channels × 2 lanes (lane = 2·channel + g, states g·8 .. g·8+7), so the
-// 8-step register history of a sub-tile fits in 64 registers. Block = kWarps warps; B/C tiles are block-shared.
-// Per 64-step chunk (walked in reverse, the next one's tiles prefetched with cp.async):
-//   prep:    dt = softplus(delta + bias) (0 past L), dy = dout·silu(z) → fp32 rows;
-//   phase 0: forward from the checkpoint over the chunk: states at each 8-step sub-tile start, y → dz, dC partials;
-//   per sub-tile (reverse): phase 1 recomputes its 8 states into registers, phase 2 walks the adjoint λ back:
-//            dA, d(delta), du, dB partials.
-// dB/dC: reduce-scatter over the warp's 16 channels (shuffles), then a fixed-order sum over the warps of each
-// 32-channel slice in shared memory → [B, n_dtiles, N, L] partials (n_dtiles = ceil(D / 32), as the generic path).
+// N <= 16, 16-byte-aligned rows. Warp = 8 channels × 4 lanes (lane = 4·channel + g, states 4g .. 4g+3); block =
+// kWarps warps (64 channels, 32 for fp32); B/C tiles are block-shared. Per 64-step chunk (walked in reverse, the
+// previous chunk's tiles prefetched with cp.async):
+//   prep:    lane g of a channel converts steps 8g.. and 32+8g..: dt = softplus(delta + bias) (0 past L),
+//            dy = dout·silu(z) → fp32 rows (16-byte vector loads/stores);
+//   phase 0: forward from the checkpoint over the chunk in 8-step sub-tiles: sub-tile start states → smem, y → dz,
+//            dC partials;
+//   per sub-tile (reverse): phase 1 recomputes its 8 states, keeping the decays a_t and a_t·x_{t-1} in registers
+//            (kKeep; with kKeep = 0 the compiler merges phase 2's identical exp2 with phase 1's anyway); phase 2 walks
+//            the adjoint λ back: dA, dB partials and per step Σ_n λ·a·x·A, Σ_n λ·B (→ d(delta), du).
+// Every cross-lane sum is batched over the 8 steps of a sub-tile, after the sub-tile's recurrence, so the shuffles
+// are independent of each other and of the recurrence (the old per-step shuffle chains serialised each step):
+//   over the 4 lanes of a channel (y, Σλ·a·x·A, Σλ·B: 8 values): reduce-scatter, lane g finishes steps 2g, 2g+1
+//   (dz, d(delta), du: one MUFU op per (channel, step) instead of 4 lanes × redundant work);
+//   over the 8 channels of a warp (dB, dC: 32 values per lane): reduce-scatter, lane ends with the 4 states of one
+//   step, stored as one float4 into the warp's per-chunk partial [t][16] (quads swizzled: conflict-free both ways);
+//   at the chunk end a fixed-order sum over the 4 warps of each 32-channel slice → [B, n_dtiles, N, L] partials
+//   (n_dtiles = ceil(D / 32), as the generic path).
 namespace bwdf {
-constexpr int NP = 16, kTS = 8, kNS = kT / kTS, PS = kT + 1;
-template <typename T, int G>
+constexpr int NP = 16, K = 4, R = 8, kTS = 8, kNS = kT / kTS, FS = kT + 4;
+template <typename T>
 struct Cfg {
-  static constexpr int K = NP / G, R = 32 / G, FS = kT + 1;
-  static constexpr int kWarps = (G == 4 ? 8 : 4) / (sizeof(T) == 4 ? 2 : 1);  // 64 (32 for fp32) channels
-  static constexpr int kWarpsPerSlice = 32 / R;                               // a dB/dC partial slice: 32 channels
+  static constexpr int kWarps = sizeof(T) == 4 ? 4 : 8;  // 64 (32 for fp32) channels per block
+  static constexpr int kWarpsPerSlice = 32 / R;           // a dB/dC partial slice: 32 channels
   static constexpr int VEC = 16 / int(sizeof(T));
   static constexpr int CPR = kT / VEC;
   static constexpr int RS = kT + VEC;
   // block-shared: B/C raw [2 bufs][2 NP rows][RS] T, bc [kT][2 NP] fp32
   static constexpr size_t kSharedBytes = 2 * 2 * NP * RS * sizeof(T) + sizeof(float) * kT * 2 * NP;
-  // per warp: stage [2 bufs][4 R rows][RS] T (u, delta, z, dout); dt, dy [R][FS] fp32; sub-tile states
-  // [kNS][32][K] fp32; dB/dC partials [2][NP][PS] fp32
+  // per warp: stage [2 bufs][4 R rows][RS] T (u, delta, z → dz, dout); dt → d(delta), dy → du [R][FS] fp32;
+  // sub-tile start states [kNS][32][K] fp32; dB/dC partials [2][kT][NP] fp32
   static constexpr size_t kStageElems = 4 * R * RS;
   static constexpr size_t kPartOffset = 2 * kStageElems * sizeof(T) + sizeof(float) * (2 * R * FS + kNS * 32 * K);
-  static constexpr size_t kWarpBytes = kPartOffset + sizeof(float) * 2 * NP * PS;
+  static constexpr size_t kWarpBytes = kPartOffset + sizeof(float) * 2 * kT * NP;
   static constexpr size_t kWarpBytesAligned = (kWarpBytes + 15) / 16 * 16;
   static constexpr size_t kSmem = kSharedBytes + kWarps * kWarpBytesAligned;
 };
 
-/// Sum over the channel lanes (lane bits log2(G) .. 4) of v[0..K-1]; afterwards lane l holds the sum of value
-/// scatter_index<G>(l) (lanes l and l^16 hold the same one).
-template <int G, int K>
-__device__ __forceinline__ float reduce_scatter(float (&v)[K], int lane) {
+/// m ? a : b for a mask m of all ones or zeros, as bit operations (one LOP3): a ternary on array elements lets the
+/// compiler turn it into a select of addresses, which puts the whole array into local memory.
+__device__ __forceinline__ float mask_sel(unsigned m, float a, float b) {
+  return __uint_as_float((__float_as_uint(a) & m) | (__float_as_uint(b) & ~m));
+}
+/// One butterfly round of a reduce-scatter: lanes with `bit` set keep (and receive) the upper HALF values.
+template <int BIT, int HALF, int NV>
+__device__ __forceinline__ void rs_round(float (&v)[NV], int lane) {
+  const unsigned m = (lane & BIT) ? 0xffffffffu : 0u;
 #pragma unroll
-  for (int bit = G, half = K / 2; half >= 1; bit *= 2, half /= 2) {
-    const bool hi = lane & bit;
-#pragma unroll
-    for (int i = 0; i < half; ++i) {
-      const float send = hi ? v[i] : v[i + half];
-      const float keep = hi ? v[i + half] : v[i];
-      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, bit);
-    }
+  for (int i = 0; i < HALF; ++i) {
+    const float send = mask_sel(m, v[i], v[i + HALF]);
+    const float keep = mask_sel(m, v[i + HALF], v[i]);
+    v[i] = keep + __shfl_xor_sync(0xffffffffu, send, BIT);
   }
-  return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 16);
 }
-template <int G, int K>
-__device__ __forceinline__ int scatter_index(int lane) {
-  int idx = 0;
-#pragma unroll
-  for (int bit = G, ib = K / 2; ib >= 1; bit *= 2, ib /= 2) idx |= (lane & bit) ? ib : 0;
-  return idx;
+/// Reduce-scatter of v[8] over the 4 lanes of a channel (lane bits 0, 1): lane g ends with the sums of v[2g] and
+/// v[2g+1] in v[0], v[1].
+__device__ __forceinline__ void reduce_lanes8(float (&v)[8], int lane) {
+  rs_round<2, 4>(v, lane);
+  rs_round<1, 2>(v, lane);
 }
+/// Index of (step i, state j) in the 32 per-lane values of a sub-tile's channel reduction.
+__host__ __device__ constexpr int vidx(int i, int j) { return (i & 1) * 16 + (i >> 1) * 4 + j; }
+/// Reduce-scatter of v[32] over the 8 channels of a warp (lane bits 2-4): the lane ends with the channel sums of
+/// v[vidx(own_step(lane), j)], j = 0..3, in v[0..3].
+__device__ __forceinline__ void reduce_channels32(float (&v)[32], int lane) {
+  rs_round<16, 16>(v, lane);
+  rs_round<8, 8>(v, lane);
+  rs_round<4, 4>(v, lane);
+}
+__device__ __forceinline__ int own_step(int lane) { return ((lane >> 1) & 6) | ((lane >> 4) & 1); }
+/// Float offset of quad q (states 4q..4q+3) of step c in a [kT][NP] partial; quads swizzled by step so that both
+/// the per-sub-tile float4 stores (8 steps × 4 quads) and the flush's loads (32 steps × one quad) are conflict-free.
+__device__ __forceinline__ int part_index(int c, int q) { return c * NP + ((q ^ ((c >> 1) & 3)) << 2); }
 template <int G>
 __device__ __forceinline__ float sum_group(float v) {
   if constexpr (G >= 2) v += __shfl_xor_sync(0xffffffffu, v, 1);
@@ -762,25 +786,25 @@ __device__ __forceinline__ float sum_group(float v) {
 }
 }  // namespace bwdf
 
-template <typename T, int G>
-__global__ void __launch_bounds__(bwdf::Cfg<T, G>::kWarps * 32, 1) selective_scan_bwd_fast_kernel(SelectiveScanBwdParams p) {
-  using Cf = bwdf::Cfg<T, G>;
+template <typename T, int kKeep>
+__global__ void __launch_bounds__(bwdf::Cfg<T>::kWarps * 32, 1) selective_scan_bwd_fast_kernel(SelectiveScanBwdParams p) {
+  using Cf = bwdf::Cfg<T>;
   using namespace bwdf;
   constexpr int VEC = Cf::VEC, CPR = Cf::CPR, RS = Cf::RS, kWarps = Cf::kWarps, NT = kWarps * 32;
-  constexpr int K = Cf::K, R = Cf::R, FS = Cf::FS;
   extern __shared__ float4 smem_f4[];
   char* base = reinterpret_cast<char*>(smem_f4);
   T* s_bcraw = reinterpret_cast<T*>(base);                                     // [2][2NP][RS]
   float* s_bc = reinterpret_cast<float*>(base + 2 * 2 * NP * RS * sizeof(T));  // [kT][2NP]
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   char* wb = base + Cf::kSharedBytes + warp * Cf::kWarpBytesAligned;
-  T* s_stage = reinterpret_cast<T*>(wb);                                       // [2][4R][RS]
+  T* s_stage = reinterpret_cast<T*>(wb);                                         // [2][4R][RS]
   float* s_dt = reinterpret_cast<float*>(wb + 2 * Cf::kStageElems * sizeof(T));  // [R][FS]
   float* s_dy = s_dt + R * FS;                                                   // [R][FS]
   float* s_sub = s_dy + R * FS;                                                  // [kNS][32][K]
-  float* s_part = s_sub + kNS * 32 * K;                                          // [2][NP][PS] (dB, dC)
+  float* part_B = s_sub + kNS * 32 * K;                                          // [kT][NP]
+  float* part_C = part_B + kT * NP;                                              // [kT][NP]
 
-  const int g = lane % G, ch = lane / G;
+  const int g = lane & 3, ch = lane >> 2, own = own_step(lane);
   const int b = blockIdx.y, d0 = blockIdx.x * kWarps * R, dw = d0 + warp * R, d = dw + ch;
   const int Dm = p.dim, L = p.seqlen, N = p.dstate;
   const bool dvalid = d < Dm;
@@ -811,7 +835,6 @@ __global__ void __launch_bounds__(bwdf::Cfg<T, G>::kWarps * 32, 1) selective_sca
     dA[j] = 0.f;
   }
   float dD_acc = 0.f, dbias_acc = 0.f;
-  const int sel = scatter_index<G, K>(lane);
 
   auto issue = [&](int buf, int chunk) {
     const int t0 = chunk * kT;
@@ -858,10 +881,12 @@ __global__ void __launch_bounds__(bwdf::Cfg<T, G>::kWarps * 32, 1) selective_sca
     fwd::cp_async_wait_1();
     __syncthreads();
     T* st = s_stage + buf * Cf::kStageElems;
-    T* row_u = st;               // [R][RS]
-    T* row_dl = st + R * RS;
-    T* row_z = st + 2 * R * RS;  // after phase 0: dz
-    T* row_do = st + 3 * R * RS;
+    const T* row_u = st + ch * RS;  // this lane's channel rows
+    const T* row_dl = st + (R + ch) * RS;
+    T* row_z = st + (2 * R + ch) * RS;  // after phase 0: dz
+    const T* row_do = st + (3 * R + ch) * RS;
+    float* row_dt = s_dt + ch * FS;  // after phase 2: d(delta)
+    float* row_dy = s_dy + ch * FS;  // after phase 2: du
     {  // B/C → fp32 [t][B 0..NP | C 0..NP] (block)
       const T* bcr = s_bcraw + buf * 2 * NP * RS;
       for (int e = tid; e < 2 * NP * kT; e += NT) {
@@ -869,125 +894,163 @@ __global__ void __launch_bounds__(bwdf::Cfg<T, G>::kWarps * 32, 1) selective_sca
         s_bc[e] = n < N ? to_float(bcr[k * RS + c]) : 0.f;
       }
     }
-    // prep (warp): dt, dy rows
-    for (int e = lane; e < R * kT; e += 32) {
-      const int r = e / kT, c = e % kT, dd = dw + r;
-      const float bb = (dd < Dm && p.delta_bias) ? p.delta_bias[dd] : 0.f;
-      float dt = to_float(row_dl[r * RS + c]) + bb;
-      if (p.delta_softplus) dt = fwd::softplus_t<T>(dt);
-      s_dt[r * FS + c] = c < n_valid ? dt : 0.f;
-      const float go = to_float(row_do[r * RS + c]);
-      s_dy[r * FS + c] = has_z ? go * fwd::silu_t<T>(to_float(row_z[r * RS + c])) : go;
+    // prep: lane g converts steps 8g .. 8g+7 and 32+8g .. of its channel
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int c = 8 * g + 32 * h;
+      float dl8[8], go8[8], zz8[8] = {}, dt8[8], dy8[8];
+      fwd::lds8<T>(dl8, row_dl + c);
+      fwd::lds8<T>(go8, row_do + c);
+      if (has_z) fwd::lds8<T>(zz8, row_z + c);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        float dt = dl8[k] + bias;
+        if (p.delta_softplus) dt = fwd::softplus_t<T>(dt);
+        dt8[k] = c + k < n_valid ? dt : 0.f;
+        dy8[k] = has_z ? go8[k] * fwd::silu_t<T>(zz8[k]) : go8[k];
+      }
+#pragma unroll
+      for (int k = 0; k < 8; k += 4) {
+        *reinterpret_cast<float4*>(row_dt + c + k) = make_float4(dt8[k], dt8[k + 1], dt8[k + 2], dt8[k + 3]);
+        *reinterpret_cast<float4*>(row_dy + c + k) = make_float4(dy8[k], dy8[k + 1], dy8[k + 2], dy8[k + 3]);
+      }
     }
     __syncthreads();
 
     // phase 0: forward over the chunk
-    float* part_B = s_part;
-    float* part_C = s_part + NP * PS;
 #pragma unroll 1
     for (int s = 0; s < kNS; ++s) {
-      float* sub = s_sub + (s * 32 + lane) * K;
-#pragma unroll
-      for (int j = 0; j < K; j += 4) *reinterpret_cast<float4*>(sub + j) = make_float4(xs[j], xs[j + 1], xs[j + 2], xs[j + 3]);
+      const int cs = s * kTS;
+      *reinterpret_cast<float4*>(s_sub + (s * 32 + lane) * K) = make_float4(xs[0], xs[1], xs[2], xs[3]);
+      float dt8[kTS], dy8[kTS], u8[kTS], y[kTS], v[32];
+      load_k<kTS>(dt8, row_dt + cs);
+      load_k<kTS>(dy8, row_dy + cs);
+      fwd::lds8<T>(u8, row_u + cs);
 #pragma unroll
       for (int i = 0; i < kTS; ++i) {
-        const int c = s * kTS + i;
-        const float dt = s_dt[ch * FS + c], dy = s_dy[ch * FS + c];
-        const float uv = to_float(row_u[ch * RS + c]), du = dt * uv;
-        const float* bc = s_bc + c * 2 * NP + g * K;
-        float Bv[K], Cv[K], v[K];
+        const float* bc = s_bc + (cs + i) * 2 * NP + g * K;
+        float Bv[K], Cv[K];
         load_k<K>(Bv, bc);
         load_k<K>(Cv, bc + NP);
+        const float du = dt8[i] * u8[i];
         float y0 = 0.f, y1 = 0.f;
 #pragma unroll
         for (int j = 0; j < K; ++j) {
-          xs[j] = fmaf(fast_exp2(dt * A2[j]), xs[j], du * Bv[j]);
+          xs[j] = fmaf(fast_exp2(dt8[i] * A2[j]), xs[j], du * Bv[j]);
           if (j & 1) y1 = fmaf(xs[j], Cv[j], y1); else y0 = fmaf(xs[j], Cv[j], y0);
-          v[j] = dy * xs[j];
+          v[vidx(i, j)] = dy8[i] * xs[j];
         }
-        const float r = reduce_scatter<G, K>(v, lane);
-        if (lane < 16) part_C[(g * K + sel) * PS + c] = r;
-        const float y = sum_group<G>(y0 + y1);
-        if (has_z && g == 0) {
-          const float zv = to_float(row_z[ch * RS + c]), go = to_float(row_do[ch * RS + c]);
-          const float sz = fwd::sigmoid_t<T>(zv);
-          row_z[ch * RS + c] = from_float<T>(go * sz * (1.f + zv * (1.f - sz)) * fmaf(Dd, uv, y));
+        y[i] = y0 + y1;
+      }
+      reduce_channels32(v, lane);
+      *reinterpret_cast<float4*>(part_C + part_index(cs + own, g)) = make_float4(v[0], v[1], v[2], v[3]);
+      if (has_z) {
+        reduce_lanes8(y, lane);
+        const int c = cs + 2 * g;
+        float zz[2], go[2], uu[2], dz[2];
+        fwd::lds_n<T, 2>(zz, row_z + c);
+        fwd::lds_n<T, 2>(go, row_do + c);
+        fwd::lds_n<T, 2>(uu, row_u + c);
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float sz = fwd::sigmoid_t<T>(zz[e]);
+          dz[e] = go[e] * sz * (1.f + zz[e] * (1.f - sz)) * fmaf(Dd, uu[e], y[e]);
         }
+        fwd::sts_n<T, 2>(row_z + c, dz);
       }
     }
 
     // sub-tiles in reverse: phase 1 (recompute into registers), phase 2 (adjoint)
 #pragma unroll 1
     for (int s = kNS - 1; s >= 0; --s) {
-      float x0[K], hist[kTS][K];
-      load_k<K>(x0, s_sub + (s * 32 + lane) * K);
+      const int cs = s * kTS;
+      float dt8[kTS], dy8[kTS], u8[kTS], xr[K];
+      load_k<kTS>(dt8, row_dt + cs);
+      load_k<kTS>(dy8, row_dy + cs);
+      fwd::lds8<T>(u8, row_u + cs);
+      load_k<K>(xr, s_sub + (s * 32 + lane) * K);
+      float ax[kTS][K], dec[kTS][K];
 #pragma unroll
       for (int i = 0; i < kTS; ++i) {
-        const int c = s * kTS + i;
-        const float dt = s_dt[ch * FS + c], du = dt * to_float(row_u[ch * RS + c]);
         float Bv[K];
-        load_k<K>(Bv, s_bc + c * 2 * NP + g * K);
-#pragma unroll
-        for (int j = 0; j < K; ++j)
-          hist[i][j] = fmaf(fast_exp2(dt * A2[j]), i > 0 ? hist[i > 0 ? i - 1 : 0][j] : x0[j], du * Bv[j]);
-      }
-#pragma unroll
-      for (int i = kTS - 1; i >= 0; --i) {
-        const int c = s * kTS + i;
-        const float dt = s_dt[ch * FS + c], dy = s_dy[ch * FS + c];
-        const float uv = to_float(row_u[ch * RS + c]);
-        const float* bc = s_bc + c * 2 * NP + g * K;
-        float Bv[K], Cv[K], v[K];
-        load_k<K>(Bv, bc);
-        load_k<K>(Cv, bc + NP);
-        float s1 = 0.f, s2 = 0.f;
-        const float du = dt * uv;
+        load_k<K>(Bv, s_bc + (cs + i) * 2 * NP + g * K);
+        const float du = dt8[i] * u8[i];
 #pragma unroll
         for (int j = 0; j < K; ++j) {
-          lam[j] = fmaf(lam[j], anext[j], dy * Cv[j]);
-          const float xp = i > 0 ? hist[i > 0 ? i - 1 : 0][j] : x0[j];
-          const float a = fast_exp2(dt * A2[j]);
-          const float w = lam[j] * a * xp;
-          dA[j] = fmaf(w, dt, dA[j]);
-          s1 = fmaf(w, Av[j], s1);
-          s2 = fmaf(lam[j], Bv[j], s2);
-          v[j] = lam[j] * du;
-          anext[j] = a;
-        }
-        const float r = reduce_scatter<G, K>(v, lane);
-        if (lane < 16) part_B[(g * K + sel) * PS + c] = r;
-        s1 = sum_group<G>(s1);
-        s2 = sum_group<G>(s2);
-        __syncwarp();  // both lanes of the channel have read row_u / s_dt / s_dy[c] before lane g == 0 overwrites them
-        if (g == 0) {
-          float dd = fmaf(uv, s2, s1);  // d/d(dt)
-          if (p.delta_softplus) dd *= fwd::sigmoid_t<T>(to_float(row_dl[ch * RS + c]) + bias);
-          if (c < n_valid) {
-            dbias_acc += dd;
-            dD_acc = fmaf(dy, uv, dD_acc);
-          }
-          s_dt[ch * FS + c] = dd;
-          s_dy[ch * FS + c] = fmaf(dt, s2, Dd * dy);
+          const float a = fast_exp2(dt8[i] * A2[j]);
+          ax[i][j] = a * xr[j];
+          xr[j] = fmaf(du, Bv[j], ax[i][j]);
+          dec[i][j] = a;
         }
       }
+      float s1[kTS], s2[kTS], v[32];
+#pragma unroll
+      for (int i = kTS - 1; i >= 0; --i) {
+        const float* bc = s_bc + (cs + i) * 2 * NP + g * K;
+        float Bv[K], Cv[K];
+        load_k<K>(Bv, bc);
+        load_k<K>(Cv, bc + NP);
+        const float du = dt8[i] * u8[i];
+        float t1 = 0.f, t2 = 0.f;
+#pragma unroll
+        for (int j = 0; j < K; ++j) {
+          lam[j] = fmaf(lam[j], anext[j], dy8[i] * Cv[j]);
+          const float w = lam[j] * ax[i][j];
+          dA[j] = fmaf(w, dt8[i], dA[j]);
+          t1 = fmaf(w, Av[j], t1);
+          t2 = fmaf(lam[j], Bv[j], t2);
+          v[vidx(i, j)] = lam[j] * du;
+          anext[j] = kKeep ? dec[i][j] : fast_exp2(dt8[i] * A2[j]);
+        }
+        s1[i] = t1;
+        s2[i] = t2;
+      }
+      reduce_channels32(v, lane);
+      *reinterpret_cast<float4*>(part_B + part_index(cs + own, g)) = make_float4(v[0], v[1], v[2], v[3]);
+      reduce_lanes8(s1, lane);
+      reduce_lanes8(s2, lane);
+      __syncwarp();  // all lanes of the channel have read row_dt / row_dy of this sub-tile (and phase 0's reads)
+      const int c = cs + 2 * g;
+      const float2 dtp = *reinterpret_cast<const float2*>(row_dt + c);
+      const float2 dyp = *reinterpret_cast<const float2*>(row_dy + c);
+      float uu[2], raw[2], ddo[2], duo[2];
+      fwd::lds_n<T, 2>(uu, row_u + c);
+      fwd::lds_n<T, 2>(raw, row_dl + c);
+      const float dts[2] = {dtp.x, dtp.y}, dys[2] = {dyp.x, dyp.y};
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float dd = fmaf(uu[e], s2[e], s1[e]);  // d/d(dt)
+        if (p.delta_softplus) dd *= fwd::sigmoid_t<T>(raw[e] + bias);
+        if (c + e < n_valid) {
+          dbias_acc += dd;
+          dD_acc = fmaf(dys[e], uu[e], dD_acc);
+        }
+        ddo[e] = dd;
+        duo[e] = fmaf(dts[e], s2[e], Dd * dys[e]);
+      }
+      *reinterpret_cast<float2*>(row_dt + c) = make_float2(ddo[0], ddo[1]);
+      *reinterpret_cast<float2*>(row_dy + c) = make_float2(duo[0], duo[1]);
     }
     __syncthreads();
-    // dB/dC partials: sum over the warps of each 32-channel slice (fixed order) → global
+    // dB/dC partials: 4 states of one step per item, summed over the warps of each 32-channel slice (fixed order)
     {
       constexpr int kSlices = kWarps / Cf::kWarpsPerSlice;
-      for (int e = tid; e < kSlices * 2 * N * kT; e += NT) {
-        const int c = e % kT, n = (e / kT) % N, which = (e / (kT * N)) % 2, sl = e / (2 * kT * N);
+      for (int e = tid; e < kSlices * 2 * 4 * kT; e += NT) {
+        const int c = e % kT, q = (e / kT) % 4, which = (e / (4 * kT)) % 2, sl = e / (8 * kT);
         const int t = t0 + c, dtile = blockIdx.x * kSlices + sl;
-        if (t < L && dtile < n_dtiles) {
-          float acc = 0.f;
+        if (t < L && dtile < n_dtiles && q * 4 < N) {
+          float acc[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
           for (int w2 = 0; w2 < Cf::kWarpsPerSlice; ++w2) {
             const float* pw = reinterpret_cast<const float*>(
                 base + Cf::kSharedBytes + (sl * Cf::kWarpsPerSlice + w2) * Cf::kWarpBytesAligned + Cf::kPartOffset);
-            acc += pw[(which * NP + n) * PS + c];
+            const float4 pv = *reinterpret_cast<const float4*>(pw + which * kT * NP + part_index(c, q));
+            acc[0] += pv.x; acc[1] += pv.y; acc[2] += pv.z; acc[3] += pv.w;
           }
-          const size_t o = ((size_t(b) * n_dtiles + dtile) * N + n) * L + t;
-          (which ? p.dC_part : p.dB_part)[o] = acc;
+          float* dst = (which ? p.dC_part : p.dB_part) + ((size_t(b) * n_dtiles + dtile) * N + q * 4) * L + t;
+#pragma unroll
+          for (int k = 0; k < 4; ++k)
+            if (q * 4 + k < N) dst[size_t(k) * L] = acc[k];
         }
       }
     }
@@ -996,12 +1059,9 @@ __global__ void __launch_bounds__(bwdf::Cfg<T, G>::kWarps * 32, 1) selective_sca
     for (int c = lane; c < R * CPR; c += 32) {
       const int r = c / CPR, col = c % CPR, dd = dw + r, t = t0 + col * VEC;
       if (dd < Dm && t < L) {
-        float a[8], bq[8];
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          a[k] = s_dy[r * FS + col * VEC + k];
-          bq[k] = s_dt[r * FS + col * VEC + k];
-        }
+        float a[VEC], bq[VEC];
+        load_k<VEC>(a, s_dy + r * FS + col * VEC);
+        load_k<VEC>(bq, s_dt + r * FS + col * VEC);
         if constexpr (VEC == 8) {
           fwd::sts8<T>(du_g + size_t(dd) * L + t, a);
           fwd::sts8<T>(ddelta_g + size_t(dd) * L + t, bq);
@@ -1010,12 +1070,15 @@ __global__ void __launch_bounds__(bwdf::Cfg<T, G>::kWarps * 32, 1) selective_sca
           *reinterpret_cast<float4*>(ddelta_g + size_t(dd) * L + t) = make_float4(bq[0], bq[1], bq[2], bq[3]);
         }
         if (has_z)
-          *reinterpret_cast<uint4*>(dz_g + size_t(dd) * L + t) = *reinterpret_cast<const uint4*>(row_z + r * RS + col * VEC);
+          *reinterpret_cast<uint4*>(dz_g + size_t(dd) * L + t) =
+              *reinterpret_cast<const uint4*>(st + (2 * R + r) * RS + col * VEC);
       }
     }
     __syncthreads();  // stage / partial buffers are reused by the next chunk's prefetch and phases
   }
 
+  dD_acc = sum_group<4>(dD_acc);
+  dbias_acc = sum_group<4>(dbias_acc);
   if (dvalid) {
 #pragma unroll
     for (int j = 0; j < K; ++j) {
@@ -1069,14 +1132,14 @@ cudaError_t launch_bwd(const SelectiveScanBwdParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-constexpr int kBwdG = 4;  // lanes per channel of the fast backward (2 or 4)
+constexpr int kBwdKeep = 1;  // fast backward: keep phase 1's decays for phase 2 (0: recompute them)
 
-template <typename T, int G = kBwdG>
+template <typename T, int kKeep = kBwdKeep>
 cudaError_t launch_bwd_fast(const SelectiveScanBwdParams& p, cudaStream_t stream) {
-  using Cf = bwdf::Cfg<T, G>;
-  auto kernel = selective_scan_bwd_fast_kernel<T, G>;
+  using Cf = bwdf::Cfg<T>;
+  auto kernel = selective_scan_bwd_fast_kernel<T, kKeep>;
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Cf::kSmem)));
-  const int per_block = Cf::kWarps * Cf::R;
+  const int per_block = Cf::kWarps * bwdf::R;
   const dim3 grid((p.dim + per_block - 1) / per_block, p.batch);
   kernel<<<grid, Cf::kWarps * 32, Cf::kSmem, stream>>>(p);
   return cudaGetLastError();
