@@ -8,14 +8,14 @@
 //    the backward passes). Per chunk A = mask(Q Kᵀ) (64×64, inclusive causal mask, 4×4 register tiles),
 //    O = scale (A V + Q S) (64×32), S += Kᵀ V (dk×32, in registers, mirrored in smem for the next Q S).
 // Neither path writes a per-chunk state to global memory (fla materialises a per-chunk h); the tensor-core path
-// writes one fp32 K^T V sum per segment (P per head, P ≈ 2 blocks per SM / blocks without segments).
+// writes one fp32 K^T V sum per part of a segment (see "Segments" below).
 //
 // Floor (B=4, T=4096, H=16, D=128, bf16): q, k, v, o = 4 × 67 MB = 0.27 GB → 0.065 ms at the H200's measured
 // 4.2 TB/s; the tensor-core path issues 2·(2·64·D + 64·D + 2·D·D)·B·H·T ≈ 30 GFLOP of mma (scores recomputed per
 // 64-column v tile, the masked half included) → 0.04 ms at the measured 765 TFLOP/s bf16 matmul peak.
-// Measured (H200, bench/RESULTS.md): 0.30 ms forward (the CUDA-core path: 3.3 ms; fla-core in the same run
-// 0.54 ms), i.e. ~5× the floor: per chunk each warp's ldmatrix → mma chain runs with only two warps per SM
-// sub-partition (shared memory holds two blocks per SM).
+// Measured (H200, bench/RESULTS.md, session 5): 0.25–0.30 ms forward, normalised or not (fla-core's default,
+// normalised, 0.79 ms in the same run; the CUDA-core path 3.3 ms), i.e. ~4× the floor: the main kernel is
+// latency-bound (255 registers, two blocks of 4 warps per SM, an instruction every ~6 cycles per warp).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -190,14 +190,19 @@ __global__ void __launch_bounds__(kThreads) linear_attention_core_kernel(LinearA
 // in order (reverse order for the backward passes) with the next chunk's Q, K, V tile loaded by cp.async while
 // the current one is computed. Warp w owns chunk rows 16w .. 16w+15 of the scores and the output, and state rows
 // w·DK/4 .. of S:
-//   scores  = mask(Q_w Kᵀ)             mma m16n8k16, fp32 accumulators; packed to bf16 they are the A operand of
-//   O_w     = scale (scores V + Q_w S)   S read from shared memory in bf16 (fla rounds its state the same way)
-//   S_w    += (Kᵀ)_w V                  fp32 accumulators in registers for the whole segment
+//   scores  = mask(Q_w Kᵀ)             mma m16n8k16, fp32 accumulators, interleaved with O_w = Q_w S (independent
+//                                       chains); packed to bf16 the scores are the A operand of
+//   O_w    += scores V                  S read from shared memory in bf16 (fla rounds its state the same way)
+//   S_w    += (Kᵀ)_w V                  fp32 accumulators in registers for the whole segment; same V fragments
 // After every chunk the bf16 copy of S in shared memory is refreshed for the next chunk's Q S.
 // Segments: with only B·H·(d_v/64) blocks the card is under-filled (128 blocks of 4 warps at B4 H16 d_v 128) and
 // every block walks T/64 chunks one after another. The sequence is therefore cut into P segments
-// (P·B·H·d_v/64 ≈ 2 blocks per SM): a first kernel sums each segment's Kᵀ V (fp32, the workspace), and each block of
-// the main kernel starts from S0 plus the sums of the segments before its own (after, in reverse mode).
+// (P·B·H·d_v/64 ≈ 2 blocks per SM): a first kernel sums the Kᵀ V of the segments that precede another (fp32, the
+// workspace; each segment in n_sub parts, so that this lighter kernel holds 4 blocks per SM), and each block of the
+// main kernel starts from S0 plus the sums of the parts before its segment (after, in reverse mode).
+// Augmentations (the normalised op and its gradients, linear_attention.h): their per-token vectors enter as bf16
+// hi + lo fragments of one extra mma tile (hilo_frag), so the extra state (σ or ζ) and output column stay
+// fp32-accurate; with aug.normalize the value augmentation's column divides the output before it is stored.
 template <typename T, int DK>
 struct LinMmaTile {
   static constexpr int kRows = kC, kVCols = 64, kLdq = DK + 8, kLdv = kVCols + 8, kWarps = 4;

@@ -6,14 +6,18 @@
 // q_t·z_t (z_t = z0 + Σ_{s<=t} k_s) and the division (the core's value augmentation, NormalizedCoreFn); elsewhere the
 // core gives the numerator in fp32 and the normaliser is a chunked cumulative sum in torch ops.
 // Keeping d_v as the model's lets bf16 inputs with d_k, d_v in {64, 128} take the kernel's tensor-core path in all
-// four core calls. The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h);
-// for bf16 inputs dO·scale is rounded to bf16 once so that they run on that path too.
+// four core calls. The core's gradients are three more core calls (see kernels/linear_attention/linear_attention.h)
+// that take dO as it is (the scale goes to their outputs); the first reuses the forward's segment sums and the last
+// those of the second (each state is the transpose of the other's).
 #include "ops/cuda_glue.h"
 
 #ifdef DYSRA_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 
 #include <torch/torch.h>
+
+#include <cstdlib>
+#include <string>
 
 #include "dysra/core/error.h"
 #include "linear_attention/linear_attention.h"
@@ -116,7 +120,12 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   // per-segment state sums of the tensor-core path (freed in stream order after the launch unless kept by the caller)
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
     kd::linear_attention_segments(p, r.n_segments, r.n_sub);
-    const CoreOut* from = reuse.from;
+    // (DYSRA_LINEAR_ATTENTION_REUSE_SUMS=0 turns the reuse off, for A/B timing)
+    static const bool reuse_on = [] {
+      const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_REUSE_SUMS");
+      return !(e && std::string(e) == "0");
+    }();
+    const CoreOut* from = reuse_on ? reuse.from : nullptr;
     if (from && from->workspace.defined() && from->n_segments == r.n_segments && from->n_sub == r.n_sub &&
         size_t(from->workspace.numel()) * sizeof(float) >= bytes) {
       r.workspace = from->workspace;
