@@ -97,18 +97,14 @@ __device__ __forceinline__ void c_to_a(uint32_t (&a)[KS][4], const float (&c)[2 
 
 /// acc (16 × 16·NP) += A · B for a warp: A = KS k-steps of A fragments, B read from a shared [k][n] tile with
 /// `ld` elements per row (transposed ldmatrix).
+template <typename T, int KS, int NP, int MT>
+__device__ __forceinline__ void warp_mma_kn_mt(float (&acc)[MT][2 * NP][4], const uint32_t (&a)[MT][KS][4], const T* b,
+                                               int ld, int lane);
 template <typename T, int KS, int NP>
 __device__ __forceinline__ void warp_mma_kn(float (&acc)[2 * NP][4], const uint32_t (&a)[KS][4], const T* b, int ld,
                                             int lane) {
-#pragma unroll
-  for (int kk = 0; kk < KS; ++kk)
-#pragma unroll
-    for (int np = 0; np < NP; ++np) {
-      uint32_t r[4];
-      ldmatrix_x4_trans(r, b + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * ld + np * 16 + (lane / 16) * 8);
-      mma_16816<T>(acc[2 * np], a[kk], r[0], r[1]);
-      mma_16816<T>(acc[2 * np + 1], a[kk], r[2], r[3]);
-    }
+  warp_mma_kn_mt<T, KS, NP, 1>(reinterpret_cast<float (&)[1][2 * NP][4]>(acc),
+                               reinterpret_cast<const uint32_t (&)[1][KS][4]>(a), b, ld, lane);
 }
 
 /// Like warp_mma_kn with A given as fp32 C fragments (2·KJ n-tiles of 16 rows), packed to 16 bits one k-step at a

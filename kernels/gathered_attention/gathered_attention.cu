@@ -433,15 +433,23 @@ __device__ __forceinline__ void store_warp_rows(const GatheredAttentionParams& p
   }
 }
 
+/// Shared memory of the mma.sync forwards: Q [R][LD] (reused for the output), K and V [2][KT][LD], indices [2][KT].
+template <typename T>
+struct FwdSmem {
+  T *q, *k, *v;
+  int* idx;
+  __device__ FwdSmem(void* base, int R, int KT, int LD)
+      : q(static_cast<T*>(base)), k(q + R * LD), v(k + 2 * KT * LD), idx(reinterpret_cast<int*>(v + 2 * KT * LD)) {}
+};
+
 template <typename T, int D>
 __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(GatheredAttentionParams p) {
   using Tile = GaMmaTile<D>;
   constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, NT = D / 8;
   extern __shared__ uint4 smem_u4[];
-  T* sQ = reinterpret_cast<T*>(smem_u4);  // [R][LD]; reused for the output
-  T* sK = sQ + R * LD;                    // [2][KT][LD]
-  T* sV = sK + 2 * KT * LD;               // [2][KT][LD]
-  int* s_idx = reinterpret_cast<int*>(sV + 2 * KT * LD);  // [2][KT]
+  const FwdSmem<T> sm(smem_u4, R, KT, LD);
+  T *sQ = sm.q, *sK = sm.k, *sV = sm.v;
+  int* s_idx = sm.idx;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
   const MmaBlock<T> blk(p, KT);
@@ -568,10 +576,9 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
   using Tile = GaWideTile<D>;
   constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, NT = D / 8, MT = 2;
   extern __shared__ uint4 smem_u4[];
-  T* sQ = reinterpret_cast<T*>(smem_u4);  // [R][LD]; reused for the output
-  T* sK = sQ + R * LD;                    // [2][KT][LD]
-  T* sV = sK + 2 * KT * LD;               // [2][KT][LD]
-  int* s_idx = reinterpret_cast<int*>(sV + 2 * KT * LD);  // [2][KT]
+  const FwdSmem<T> sm(smem_u4, R, KT, LD);
+  T *sQ = sm.q, *sK = sm.k, *sV = sm.v;
+  int* s_idx = sm.idx;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
   const MmaBlock<T> blk(p, KT);
