@@ -704,13 +704,17 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
 // keys: S = Q Kᵀ (8 wgmma m64n64k16, Q and K from shared memory), the online softmax on the accumulators, then
 // O += P V (4 wgmma m64n128k16, P from registers, V from shared memory as an MN-major operand). Q, K and V sit in
 // the 128B-swizzled "SW128 rows" layout (common/wgmma.cuh), written by cp.async gathers: no copy in global memory.
-// Each tile is waited on before the softmax (no overlap inside a warpgroup); two blocks per SM overlap each other.
-template <int WG>
+// PIPE = false: each tile's S is waited on before its softmax (two blocks per SM overlap each other).
+// PIPE = true (flash-attention-3's intra-warpgroup overlap): S of tile j + 1 is issued before the softmax of tile j
+// and runs under it; K keeps three buffers (tile j + 2 loads while j + 1 is read), V two.
+template <int WG, bool PIPE>
 struct GaWgTile {
-  static constexpr int kRows = 64 * WG, kKeys = 64, kD = 128;
-  static constexpr uint32_t kQBytes = uint32_t(kRows) * 256;  // two regions of kRows·128 bytes
+  static constexpr int kRows = 64 * WG, kKeys = 64, kD = 128, kKBufs = PIPE ? 3 : 2;
+  static constexpr uint32_t kQBytes = uint32_t(kRows) * 256;     // two regions of kRows·128 bytes
   static constexpr uint32_t kTileBytes = uint32_t(kKeys) * 256;  // one K or V tile: two regions of 8 KB
-  static constexpr size_t smem_bytes() { return 1024 + kQBytes + 4 * size_t(kTileBytes) + 2 * 4 * kKeys; }
+  static constexpr size_t smem_bytes() {
+    return 1024 + kQBytes + (kKBufs + 2) * size_t(kTileBytes) + 4 * size_t(kKBufs) * kKeys;
+  }
 };
 
 /// cp.async of 16-byte chunk c16 (0 .. 15) of a 128-element row into row r of an SW128-rows tile of `rows` rows.
@@ -719,17 +723,91 @@ __device__ __forceinline__ void cp_row_chunk_sw128(uint8_t* tile, int rows, int 
   mma::cp_async_16(tile + (c16 >> 3) * uint32_t(rows) * 128 + wgmma::sw128_offset(r, c16 & 7), src, ok);
 }
 
-template <typename T, int WG>
+/// sc (this warpgroup's 64 rows × 64 keys) = Q Kᵀ, issued and committed (not waited): k-step s covers d 16s ..
+/// 16s+15, 32 bytes at (s % 4)·32 of region s / 4 of the Q rows (`q_rows` per region) and of the K tile.
+template <typename T>
+__device__ __forceinline__ void issue_qk(float (&sc)[32], const uint8_t* q_wg, int q_rows, const uint8_t* kb) {
+  wgmma::fence_operand(sc);
+  wgmma::fence();
+#pragma unroll
+  for (int s = 0; s < 8; ++s) {
+    const uint32_t off = (s % 4) * 32;
+    wgmma::mma_m64n64k16_ss<T>(sc, wgmma::make_desc_sw128(q_wg + (s / 4) * uint32_t(q_rows) * 128 + off, 16, 1024),
+                               wgmma::make_desc_sw128(kb + (s / 4) * 64u * 128 + off, 16, 1024), s > 0 ? 1 : 0);
+  }
+  wgmma::commit();
+}
+
+/// o (64 rows × 128) += P V, issued and committed: k-step s covers keys 16s .. 16s+15 (2048 bytes at 2048·s of each
+/// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127).
+template <typename T>
+__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4][4], const uint8_t* vb) {
+  wgmma::fence_operand(o);
+  wgmma::fence();
+#pragma unroll
+  for (int s = 0; s < 4; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], wgmma::make_desc_sw128(vb + s * 2048, 64u * 128, 1024), 1);
+  wgmma::commit();
+}
+
+/// Online softmax of one key tile on the S accumulators (masking padding and causal positions through the tile's
+/// list entries `ib`): updates the running max / sum, rescales o, and returns P as A fragments.
+template <typename T>
+__device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, const int64_t (&pos)[2], bool causal,
+                                             float qk_scale, float (&m_run)[2], float (&l_run)[2], float (&o)[16][4],
+                                             uint32_t (&pa)[4][4], int q4) {
+  float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt) {
+    const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
+      const bool vis = m >= 0 && (!causal || int64_t(m) <= pos[hf]);
+      sc[nt][i] = vis ? sc[nt][i] * qk_scale : -INFINITY;
+      mx[hf] = fmaxf(mx[hf], sc[nt][i]);
+    }
+  }
+  float alpha[2], mref[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+    const float m_new = fmaxf(m_run[hf], mx[hf]);
+    mref[hf] = m_new == -INFINITY ? 0.f : m_new;
+    alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
+    m_run[hf] = m_new;
+  }
+  float lsum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
+      lsum[i >> 1] += sc[nt][i];
+    }
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
+#pragma unroll
+  for (int nt = 0; nt < 16; ++nt) {
+    o[nt][0] *= alpha[0];
+    o[nt][1] *= alpha[0];
+    o[nt][2] *= alpha[1];
+    o[nt][3] *= alpha[1];
+  }
+  mma::c_to_a<T, 4>(pa, sc);
+}
+
+template <typename T, int WG, bool PIPE>
 __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(GatheredAttentionParams p) {
-  using Tile = GaWgTile<WG>;
-  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = Tile::kD, NT = D / 8, NTHREADS = 128 * WG;
+  using Tile = GaWgTile<WG, PIPE>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = Tile::kD, NTHREADS = 128 * WG, NKB = Tile::kKBufs;
   extern __shared__ uint8_t smem_raw[];
   // 1024-byte aligned base (the swizzle pattern repeats every 1024 bytes; descriptors assume it starts there)
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
-  uint8_t* sQ = smem;                                      // SW128 rows, R rows
-  uint8_t* sK = sQ + Tile::kQBytes;                        // [2] SW128 rows, 64 rows each
-  uint8_t* sV = sK + 2 * Tile::kTileBytes;                 // [2]
-  int* s_idx = reinterpret_cast<int*>(sV + 2 * Tile::kTileBytes);  // [2][KT]
+  uint8_t* sQ = smem;                                                 // SW128 rows, R rows
+  uint8_t* sK = sQ + Tile::kQBytes;                                   // [NKB] SW128 rows, 64 rows each
+  uint8_t* sV = sK + NKB * Tile::kTileBytes;                          // [2]
+  int* s_idx = reinterpret_cast<int*>(sV + 2 * Tile::kTileBytes);     // [NKB][KT] (with K)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g8 = lane >> 2, q4 = lane & 3;
   const int row0 = warp * 16;  // this warp's 16 rows (warpgroup wg: rows 64·wg ..)
@@ -741,21 +819,26 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     const MmaRow ri = mma_row(p, r, R);
     cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
   }
-  auto load_tile = [&](int kt, int buf) {
-    uint8_t* k_dst = sK + buf * Tile::kTileBytes;
-    uint8_t* v_dst = sV + buf * Tile::kTileBytes;
+  // gathers of tile kt's K (and list entries) and / or V; the caller commits
+  auto load = [&](int kt, bool k, bool v) {
+    if (kt >= n_tiles) return;
+    uint8_t* k_dst = sK + (kt % NKB) * Tile::kTileBytes;
+    uint8_t* v_dst = sV + (kt % 2) * Tile::kTileBytes;
     for (int e = tid; e < KT * (D / 8); e += NTHREADS) {
       const int r = e / (D / 8), c16 = e % (D / 8), i = kt * KT + r;
       const int m = i < p.topk ? blk.list[i] : -1;
       const bool ok = m >= 0;
       const size_t off = ok ? size_t(m) * p.kv_stride_n + c16 * 8 : 0;
-      cp_row_chunk_sw128(k_dst, KT, r, c16, blk.kg + off, ok);
-      cp_row_chunk_sw128(v_dst, KT, r, c16, blk.vg + off, ok);
-      if (c16 == 0) s_idx[buf * KT + r] = m;
+      if (k) cp_row_chunk_sw128(k_dst, KT, r, c16, blk.kg + off, ok);
+      if (v) cp_row_chunk_sw128(v_dst, KT, r, c16, blk.vg + off, ok);
+      if (k && c16 == 0) s_idx[(kt % NKB) * KT + r] = m;
     }
-    mma::cp_async_commit();
   };
-  load_tile(0, 0);
+  auto publish = [&]() {  // this thread's copies done → visible to every thread and to wgmma
+    mma::cp_async_wait<0>();
+    wgmma::fence_proxy_async_smem();
+    __syncthreads();
+  };
 
   int64_t pos[2];
   bool rvalid[2];
@@ -766,89 +849,67 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     rvalid[hf] = ri.valid;
   }
   const float qk_scale = p.scale * kLog2e;
-  float o[NT][4];
+  float o[16][4];
   mma::zero(o);
-  float (&o_flat)[NT * 4] = reinterpret_cast<float (&)[NT * 4]>(o);
+  float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const uint8_t* q_wg = sQ + wg * 64 * 128;  // this warpgroup's 64 rows inside each region of sQ
+  float sc[8][4];
+  float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
+  uint32_t pa[4][4];
 
-  for (int kt = 0; kt < n_tiles; ++kt) {
-    const int buf = kt & 1;
-    mma::cp_async_wait<0>();
-    wgmma::fence_proxy_async_smem();
-    __syncthreads();  // tile kt (and Q) visible to wgmma; every warpgroup is done with tile kt - 1
-    if (kt + 1 < n_tiles) load_tile(kt + 1, buf ^ 1);
-    const uint8_t* Kb = sK + buf * Tile::kTileBytes;
-    const uint8_t* Vb = sV + buf * Tile::kTileBytes;
-    const int* ib = s_idx + buf * KT;
-
-    // S = Q Kᵀ: k-step s covers d 16s .. 16s+15 = 32 bytes at (s % 4)·32 of region s / 4
-    float sc[8][4];
-    mma::zero(sc);
-    float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
-    wgmma::fence_operand(sc_flat);
-    wgmma::fence();
-#pragma unroll
-    for (int s = 0; s < D / 16; ++s) {
-      const uint32_t off = (s % 4) * 32;
-      const uint64_t da = wgmma::make_desc_sw128(q_wg + (s / 4) * uint32_t(R) * 128 + off, 16, 1024);
-      const uint64_t db = wgmma::make_desc_sw128(Kb + (s / 4) * uint32_t(KT) * 128 + off, 16, 1024);
-      wgmma::mma_m64n64k16_ss<T>(sc_flat, da, db, s > 0 ? 1 : 0);
+  if (!PIPE) {
+    load(0, true, true);
+    mma::cp_async_commit();
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      publish();  // tile kt (and Q) visible; every warpgroup is done with tile kt - 1
+      load(kt + 1, true, true);
+      mma::cp_async_commit();
+      mma::zero(sc);
+      issue_qk<T>(sc_flat, q_wg, R, sK + (kt % NKB) * Tile::kTileBytes);
+      wgmma::wait<0>();
+      wgmma::fence_operand(sc_flat);
+      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      issue_pv<T>(o_flat, pa, sV + (kt % 2) * Tile::kTileBytes);
+      wgmma::wait<0>();
+      wgmma::fence_operand(o_flat);
     }
-    wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_operand(sc_flat);
-
-    float mx[2] = {-INFINITY, -INFINITY};
+  } else {
+    // prologue: Q, K0, V0, K1; S0
+    load(0, true, true);
+    load(1, true, false);
+    mma::cp_async_commit();
+    publish();
+    if (n_tiles > 0) {
+      mma::zero(sc);
+      issue_qk<T>(sc_flat, q_wg, R, sK);
+      wgmma::wait<0>();
+      wgmma::fence_operand(sc_flat);
+    }
+    float sn[8][4];
+    float (&sn_flat)[32] = reinterpret_cast<float (&)[32]>(sn);
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      // K of tile kt + 1 and V of tile kt are visible; K buffer (kt + 2) % 3 and V buffer (kt + 1) % 2 were last
+      // read in iteration kt - 1, which every warpgroup has finished
+      if (kt > 0) publish();
+      load(kt + 2, true, false);
+      load(kt + 1, false, true);
+      mma::cp_async_commit();
+      const bool next = kt + 1 < n_tiles;
+      if (next) {
+        mma::zero(sn);
+        issue_qk<T>(sn_flat, q_wg, R, sK + ((kt + 1) % NKB) * Tile::kTileBytes);  // runs under the softmax below
+      }
+      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      issue_pv<T>(o_flat, pa, sV + (kt % 2) * Tile::kTileBytes);
+      wgmma::wait<0>();
+      wgmma::fence_operand(o_flat);
+      if (next) {
+        wgmma::fence_operand(sn_flat);
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
-        const bool vis = m >= 0 && (!p.causal || int64_t(m) <= pos[hf]);
-        sc[nt][i] = vis ? sc[nt][i] * qk_scale : -INFINITY;
-        mx[hf] = fmaxf(mx[hf], sc[nt][i]);
+        for (int i = 0; i < 32; ++i) sc_flat[i] = sn_flat[i];
       }
     }
-    float alpha[2], mref[2];
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
-      mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
-      const float m_new = fmaxf(m_run[hf], mx[hf]);
-      mref[hf] = m_new == -INFINITY ? 0.f : m_new;
-      alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
-      m_run[hf] = m_new;
-    }
-    float lsum[2] = {0.f, 0.f};
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
-        lsum[i >> 1] += sc[nt][i];
-      }
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      o[nt][0] *= alpha[0];
-      o[nt][1] *= alpha[0];
-      o[nt][2] *= alpha[1];
-      o[nt][3] *= alpha[1];
-    }
-    // O += P V: k-step s covers keys 16s .. 16s+15 = 2048 bytes at 2048·s of each region; LBO = the next region
-    uint32_t pa[KT / 16][4];
-    mma::c_to_a<T, KT / 16>(pa, sc);
-    wgmma::fence_operand(o_flat);
-    wgmma::fence();
-#pragma unroll
-    for (int s = 0; s < KT / 16; ++s)
-      wgmma::mma_m64n128k16_rs_tb<T>(o_flat, pa[s], wgmma::make_desc_sw128(Vb + s * 2048, uint32_t(KT) * 128, 1024), 1);
-    wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_operand(o_flat);
   }
 
   mma::cp_async_wait<0>();  // (K = 0: the Q copy is still in flight)
@@ -866,7 +927,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     }
   }
   constexpr int LD = D + 8;
-  static_assert(size_t(R) * LD * 2 <= 4 * size_t(Tile::kTileBytes), "the output stage fits in the K/V buffers");
+  static_assert(size_t(R) * LD * 2 <= (NKB + 2) * size_t(Tile::kTileBytes), "the output stage fits in K/V buffers");
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
 }
 
@@ -914,33 +975,40 @@ bool use_wide(const GatheredAttentionParams& p) {
   return (p.heads / p.kv_heads) * p.block_q >= 128;
 }
 
-template <typename T, int WG>
+template <typename T, int WG, bool PIPE>
 cudaError_t launch_fwd_wgmma(const GatheredAttentionParams& p, cudaStream_t stream) {
-  auto kernel = gathered_attention_fwd_wgmma_kernel<T, WG>;
-  const size_t smem = GaWgTile<WG>::smem_bytes();
+  auto kernel = gathered_attention_fwd_wgmma_kernel<T, WG, PIPE>;
+  const size_t smem = GaWgTile<WG, PIPE>::smem_bytes();
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  const int group = p.heads / p.kv_heads, rows = GaWgTile<WG>::kRows;
+  const int group = p.heads / p.kv_heads, rows = GaWgTile<WG, PIPE>::kRows;
   const dim3 grid((group * p.block_q + rows - 1) / rows, p.n_blocks * p.kv_heads, p.batch);
   kernel<<<grid, 128 * WG, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
-/// D = 128 takes the warpgroup (wgmma) forward unless DYSRA_GATHERED_ATTENTION_WGMMA=0; lists shared by >= 128 rows
-/// with two warpgroups per block.
-bool use_wgmma(const GatheredAttentionParams& p) {
+/// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =1
+/// the wgmma kernel without the overlap, anything else (default) with it. Lists shared by >= 128 rows run two
+/// warpgroups per block (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
+int wgmma_mode(const GatheredAttentionParams& p) {
+  if (p.dim != 128) return 0;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WGMMA")) {
-    if (std::string(e) == "0") return false;
+    if (std::string(e) == "0") return 0;
+    if (std::string(e) == "1") return 1;
   }
-  return p.dim == 128;
+  return 2;
+}
+
+template <typename T>
+cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t stream) {
+  bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
+  if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
+  if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
+  return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);
 }
 
 cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
-  if (use_wgmma(p)) {
-    const bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
-    if (p.dtype == DType::kBFloat16)
-      return two ? launch_fwd_wgmma<__nv_bfloat16, 2>(p, stream) : launch_fwd_wgmma<__nv_bfloat16, 1>(p, stream);
-    return two ? launch_fwd_wgmma<__half, 2>(p, stream) : launch_fwd_wgmma<__half, 1>(p, stream);
-  }
+  if (const int mode = wgmma_mode(p))
+    return p.dtype == DType::kBFloat16 ? fwd_wgmma<__nv_bfloat16>(p, mode, stream) : fwd_wgmma<__half>(p, mode, stream);
   const bool wide = use_wide(p);
   if (p.dtype == DType::kBFloat16) {
     if (wide)
