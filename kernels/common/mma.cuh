@@ -107,19 +107,6 @@ __device__ __forceinline__ void warp_mma_kn(float (&acc)[2 * NP][4], const uint3
                                reinterpret_cast<const uint32_t (&)[1][KS][4]>(a), b, ld, lane);
 }
 
-/// Like warp_mma_kn with A given as fp32 C fragments (2·KJ n-tiles of 16 rows), packed to 16 bits one k-step at a
-/// time (keeps fewer registers live than packing the whole tile first).
-template <typename T, int KJ, int NP>
-__device__ __forceinline__ void warp_mma_kn_c(float (&acc)[2 * NP][4], const float (&c)[2 * KJ][4], const T* b, int ld,
-                                              int lane) {
-#pragma unroll
-  for (int j = 0; j < KJ; ++j) {
-    const uint32_t a[1][4] = {{pack2<T>(c[2 * j][0], c[2 * j][1]), pack2<T>(c[2 * j][2], c[2 * j][3]),
-                               pack2<T>(c[2 * j + 1][0], c[2 * j + 1][1]), pack2<T>(c[2 * j + 1][2], c[2 * j + 1][3])}};
-    warp_mma_kn<T, 1, NP>(acc, a, b + j * 16 * ld, ld, lane);
-  }
-}
-
 /// acc (16 × 16·NP) += A · Bᵀ for a warp: B read from a shared [n][k] tile (e.g. S = Q Kᵀ with K stored by row).
 template <typename T, int KS, int NP>
 __device__ __forceinline__ void warp_mma_nk(float (&acc)[2 * NP][4], const uint32_t (&a)[KS][4], const T* b, int ld,
