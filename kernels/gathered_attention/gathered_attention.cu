@@ -392,6 +392,22 @@ __device__ __forceinline__ const T* q_row_src(const GatheredAttentionParams& p, 
          (ri.valid ? size_t(ri.t) * p.q_stride_t + size_t(ri.h) * p.q_stride_h + c8 : 0);
 }
 
+/// cp.async of the block's `rows` query rows of q into sQ [rows][LD] and, when given, of dout ([B, Tq, H, D],
+/// contiguous) into sdO; rows past the block's queries are zero-filled. Not committed.
+template <typename T, int D, int LD>
+__device__ __forceinline__ void load_q_rows(const GatheredAttentionParams& p, int b, int rows, T* sQ,
+                                            const T* dout = nullptr, T* sdO = nullptr) {
+  for (int e = threadIdx.x; e < rows * (D / 8); e += 128) {
+    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
+    const MmaRow ri = mma_row(p, r, rows);
+    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
+    if (dout) {
+      const T* src = dout + (ri.valid ? ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8 : 0);
+      mma::cp_async_16(sdO + r * LD + c8, src, ri.valid);
+    }
+  }
+}
+
 /// cp.async of key tile `kt` (KT listed rows of k and v; padding → zeros) into sK/sV [KT][LD], its list entries
 /// into s_idx (-1 = padding or past the end); commits the group.
 template <typename T, int D, int KT, int LD>
@@ -455,12 +471,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
   const MmaBlock<T> blk(p, KT);
   const int b = blk.b, n_tiles = blk.n_tiles;
 
-  // Q rows (zeros for rows past the block's queries)
-  for (int e = tid; e < R * (D / 8); e += 128) {
-    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r);
-    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
-  }
+  load_q_rows<T, D, LD>(p, b, R, sQ);
   auto load_tile = [&](int kt, int buf) {
     gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK + buf * KT * LD, sV + buf * KT * LD, s_idx + buf * KT);
   };
@@ -584,11 +595,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
   const MmaBlock<T> blk(p, KT);
   const int b = blk.b, n_tiles = blk.n_tiles, row0 = warp * 32;
 
-  for (int e = tid; e < R * (D / 8); e += 128) {
-    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r, R);
-    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
-  }
+  load_q_rows<T, D, LD>(p, b, R, sQ);
   auto load_tile = [&](int kt, int buf) {
     gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK + buf * KT * LD, sV + buf * KT * LD, s_idx + buf * KT);
   };
@@ -1052,13 +1059,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   const MmaBlock<T> blk(p, KT);
   const int b = blk.b, n_tiles = blk.n_tiles;
 
-  for (int e = tid; e < R * (D / 8); e += 128) {
-    const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r);
-    const T* osrc = static_cast<const T*>(p.dout) + (ri.valid ? ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8 : 0);
-    mma::cp_async_16(sQ + r * LD + c8, q_row_src<T>(p, b, ri, c8), ri.valid);
-    mma::cp_async_16(sdO + r * LD + c8, osrc, ri.valid);
-  }
+  load_q_rows<T, D, LD>(p, b, R, sQ, static_cast<const T*>(p.dout), sdO);
   mma::cp_async_commit();
 
   int64_t pos[2];

@@ -261,6 +261,10 @@ __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p,
   mma::cp_async_commit();
 }
 
+/// The split x = hi + lo behind the augmentations: hi = x rounded to bf16, lo = x − hi (rounded to bf16 where it is
+/// stored; together ~16 significant bits).
+__device__ __forceinline__ float bf16_hi(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
 /// The bf16 fragment pair of a per-token (or per-state-row) fp32 vector x[k0 .. k0+15] split as x = hi + lo
 /// (hi = bf16(x), lo = bf16(x − hi): ~16 significant bits): as a B fragment (k16×n8) it is the tile whose column 0
 /// is hi(x) and column 1 lo(x) (other columns 0); {f[0], 0, f[1], 0} is the A fragment (m16×k16) whose row 0 is
@@ -274,7 +278,7 @@ __device__ __forceinline__ void hilo_frag(uint32_t (&f)[2], const float* x, int 
     b = *reinterpret_cast<const float2*>(x + k0 + 2 * q + 8);
   }
   auto part = [g](float v) {
-    const float hi = __bfloat162float(__float2bfloat16_rn(v));
+    const float hi = bf16_hi(v);
     return g == 0 ? hi : g == 1 ? v - hi : 0.f;
   };
   f[0] = mma::pack2<__nv_bfloat16>(part(a.x), part(a.y));
@@ -538,9 +542,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   auto set_aug = [&](int i, float x) {  // σ_i / ζ_i (and ζ's hi/lo copy)
     sAug[i] = x;
     if (AUG == kAugValue) {
-      const __nv_bfloat16 hi = __float2bfloat16_rn(x);
-      sZhl[i] = hi;
-      sZhl[DK + i] = __float2bfloat16_rn(x - __bfloat162float(hi));
+      const float hi = bf16_hi(x);
+      sZhl[i] = __float2bfloat16_rn(hi);
+      sZhl[DK + i] = __float2bfloat16_rn(x - hi);
     }
   };
   if (AUG != kAugNone && aug_here) {
