@@ -233,6 +233,9 @@ __device__ __forceinline__ void segment_chunks(int n_chunks, int P, int seg, int
 
 /// cp.async of chunk `chunk` (rows t0 .. t0+63) of q (when sQ), k, the block's 64 columns of v and, when given, two
 /// per-token fp32 vectors of this (b, h) (vec[i] → svec[i], 64 floats; zeros past T).
+/// Thread tid copies the 16-byte pieces of column c8 = (tid % pieces per row)·8 in rows tid / (pieces per row) + a
+/// multiple of 128 / (pieces per row): one base address per tensor, then constant steps. Chunks wholly inside the
+/// sequence (and a v tile wholly inside d_v) take the unchecked copies; the last chunk checks every row.
 template <typename T, int DK>
 __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p, const T* qg, const T* kg,
                                                  const T* vg, int chunk, int v0, T* sQ, T* sK, T* sV,
@@ -240,18 +243,43 @@ __device__ __forceinline__ void load_chunk_async(const LinearAttentionParams& p,
                                                  const float* vec1 = nullptr, float* svec1 = nullptr) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, VT = Tile::kVCols;
+  constexpr int QP = DK / 8, QR = 128 / QP;  // q/k: pieces per row, rows per pass
+  constexpr int VP = VT / 8, VR = 128 / VP;  // v
+  static_assert(128 % QP == 0 && kC % QR == 0 && kC % VR == 0, "pieces must tile the chunk");
   const int tid = threadIdx.x, t0 = chunk * kC;
-  for (int e = tid; e < kC * DK / 8; e += 128) {
-    const int r = e / (DK / 8), c8 = (e % (DK / 8)) * 8, t = t0 + r;
-    const bool ok = t < p.seqlen;
-    const size_t tt = ok ? size_t(t) : 0;
-    if (sQ) mma::cp_async_16(sQ + r * LDQ + c8, qg + tt * p.q.stride_t + c8, ok);
-    mma::cp_async_16(sK + r * LDQ + c8, kg + tt * p.k.stride_t + c8, ok);
-  }
-  for (int e = tid; e < kC * VT / 8; e += 128) {
-    const int r = e / (VT / 8), c8 = (e % (VT / 8)) * 8, t = t0 + r, col = v0 + c8;
-    const bool ok = t < p.seqlen && col < p.dv;  // d_v % 8 == 0: a piece is wholly inside or outside
-    mma::cp_async_16(sV + r * LDV + c8, vg + (ok ? size_t(t) * p.v.stride_t + col : 0), ok);
+  const int qr = tid / QP, qc = (tid % QP) * 8, vr = tid / VP, vc = (tid % VP) * 8;
+  const bool v_ok = v0 + vc < p.dv;  // d_v % 8 == 0: a piece is wholly inside or outside
+  const T* gq = sQ ? qg + size_t(t0 + qr) * p.q.stride_t + qc : nullptr;
+  const T* gk = kg + size_t(t0 + qr) * p.k.stride_t + qc;
+  const T* gv = vg + size_t(t0 + vr) * p.v.stride_t + v0 + vc;
+  const uint32_t aq = sQ ? mma::smem_addr(sQ + qr * LDQ + qc) : 0u, ak = mma::smem_addr(sK + qr * LDQ + qc),
+                 av = mma::smem_addr(sV + vr * LDV + vc);
+  if (t0 + kC <= p.seqlen) {
+#pragma unroll
+    for (int i = 0; i < kC / QR; ++i) {
+      if (sQ) mma::cp_async_16(aq + i * QR * LDQ * sizeof(T), gq + size_t(i * QR) * p.q.stride_t);
+      mma::cp_async_16(ak + i * QR * LDQ * sizeof(T), gk + size_t(i * QR) * p.k.stride_t);
+    }
+    if (v_ok) {
+#pragma unroll
+      for (int i = 0; i < kC / VR; ++i)
+        mma::cp_async_16(av + i * VR * LDV * sizeof(T), gv + size_t(i * VR) * p.v.stride_t);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kC / VR; ++i) mma::cp_async_16(sV + (vr + i * VR) * LDV + vc, vg, false);
+    }
+  } else {  // the last chunk: rows past T are zero-filled (nothing is read)
+#pragma unroll
+    for (int i = 0; i < kC / QR; ++i) {
+      const bool ok = t0 + qr + i * QR < p.seqlen;
+      if (sQ) mma::cp_async_16(sQ + (qr + i * QR) * LDQ + qc, ok ? gq + size_t(i * QR) * p.q.stride_t : qg, ok);
+      mma::cp_async_16(sK + (qr + i * QR) * LDQ + qc, ok ? gk + size_t(i * QR) * p.k.stride_t : kg, ok);
+    }
+#pragma unroll
+    for (int i = 0; i < kC / VR; ++i) {
+      const bool ok = v_ok && t0 + vr + i * VR < p.seqlen;
+      mma::cp_async_16(sV + (vr + i * VR) * LDV + vc, ok ? gv + size_t(i * VR) * p.v.stride_t : vg, ok);
+    }
   }
   if (tid < kC) {
     const bool ok = t0 + tid < p.seqlen;
@@ -445,9 +473,20 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
     __syncthreads();  // the next load overwrites this buffer
   }
   float* dst = p.workspace + segment_offset(p, b, h, u);
-  for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
-    if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
-  });
+  if (v0 + Tile::kVCols <= p.dv) {  // pairs of columns as float2
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf)
+          *reinterpret_cast<float2*>(dst + size_t(frag_row(srow0, mt, g, 2 * hf)) * p.dv + v0 + frag_col(nt, q4, 0)) =
+              make_float2(accS[mt][nt][2 * hf], accS[mt][nt][2 * hf + 1]);
+  } else {
+    for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+      if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
+    });
+  }
   if (AUG != kAugNone && aug_here) {
     float* aug_dst = p.workspace + segment_aug_offset(p, b, h, u) + (AUG == kAugContract ? v0 : 0);
     const int lim = AUG == kAugContract ? p.dv - v0 : DK;
@@ -515,13 +554,29 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   {
     int u_first, u_end;
     preceding_parts(p, seg, u_first, u_end);
-    for (int u = u_first; u < u_end; ++u) {  // (parts outer: each pass issues all its loads at once)
-      const float* w = p.workspace + segment_offset(p, b, h, u);
-      // (the stored sums of the transposed state: [dv][DK] blocks)
-      const int ld_d = p.workspace_transposed ? 1 : dv, ld_c = p.workspace_transposed ? DK : 1;
-      for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
-        if (v0 + c < dv) accS[mt][nt][i] += w[d * ld_d + (v0 + c) * ld_c];
-      });
+    if (!p.workspace_transposed && v0 + Tile::kVCols <= dv) {  // pairs of columns as float2
+      for (int u = u_first; u < u_end; ++u) {  // (parts outer: each pass issues all its loads at once)
+        const float* w = p.workspace + segment_offset(p, b, h, u) + v0 + 2 * q4;
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              const float2 x = *reinterpret_cast<const float2*>(w + size_t(frag_row(srow0, mt, g, 2 * hf)) * dv + nt * 8);
+              accS[mt][nt][2 * hf] += x.x;
+              accS[mt][nt][2 * hf + 1] += x.y;
+            }
+      }
+    } else {
+      for (int u = u_first; u < u_end; ++u) {
+        const float* w = p.workspace + segment_offset(p, b, h, u);
+        // (the stored sums of the transposed state: [dv][DK] blocks)
+        const int ld_d = p.workspace_transposed ? 1 : dv, ld_c = p.workspace_transposed ? DK : 1;
+        for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+          if (v0 + c < dv) accS[mt][nt][i] += w[d * ld_d + (v0 + c) * ld_c];
+        });
+      }
     }
   }
   auto store_S_smem = [&]() {
@@ -567,6 +622,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
+  const bool out_f32 = p.out_dtype == DType::kFloat32;
   for (int it = 0; it < n_chunks; ++it) {
     const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
     if (it + 1 < n_chunks) {
@@ -606,15 +662,30 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       alpha_r[0] = va[warp * 16 + g];
       alpha_r[1] = va[warp * 16 + g + 8];
     }
+    if (AUG == kAugContract) {
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
+      for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int row = warp * 16 + g + (i >= 2 ? 8 : 0), col = frag_col(nt, q4, i);
-        if (AUG == kAugContract) sc[nt][i] += alpha_r[i >> 1] * (vec1 ? vb[col] : 1.f);
-        const bool keep = p.reverse ? col >= row : col <= row;
-        if (!keep) sc[nt][i] = 0.f;
+        for (int i = 0; i < 4; ++i) sc[nt][i] += alpha_r[i >> 1] * (vec1 ? vb[frag_col(nt, q4, i)] : 1.f);
+    }
+    // the causal mask: element (nt, i) has col − row = base + 8·nt + (i & 1) − 8·(i ≥ 2), so one compare with an
+    // immediate per element (the walking direction picks the loop, not the compare)
+    {
+      const int base = 2 * q4 - g - warp * 16;
+      if (!p.reverse) {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[nt][i] = 0.f;
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[nt][i] = 0.f;
       }
+    }
     if (AUG == kAugContract) {  // o += α_t σ
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
@@ -659,21 +730,25 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       rs[0] = p.scale / (den[0] + p.aug.eps);
       rs[1] = p.scale / (den[1] + p.aug.eps);
     }
+    // (the dtype and the tile's d_v check are decided once per chunk, not per element)
+    const int n_cols = min(Tile::kVCols, dv - v0);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int t = t0 + warp * 16 + g + half * 8;
       if (t >= T_) continue;
-      const size_t rowoff = obase + size_t(t) * p.out_stride_t;
+      const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
+      if (out_f32) {
+        float* dst = static_cast<float*>(p.out) + rowoff;
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int col = v0 + nt * 8 + 2 * q4;
-        if (col >= dv) continue;
-        const float x = rs[half] * o[nt][2 * half], y = rs[half] * o[nt][2 * half + 1];
-        if (p.out_dtype == DType::kFloat32) {
-          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + col) = make_float2(x, y);
-        } else {
-          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + rowoff + col) = mma::pack2<T>(x, y);
-        }
+        for (int nt = 0; nt < 8; ++nt)
+          if (n_cols == Tile::kVCols || nt * 8 + 2 * q4 < n_cols)
+            *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(rs[half] * o[nt][2 * half], rs[half] * o[nt][2 * half + 1]);
+      } else {
+        T* dst = static_cast<T*>(p.out) + rowoff;
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          if (n_cols == Tile::kVCols || nt * 8 + 2 * q4 < n_cols)
+            *reinterpret_cast<uint32_t*>(dst + nt * 8) = mma::pack2<T>(rs[half] * o[nt][2 * half], rs[half] * o[nt][2 * half + 1]);
       }
     }
 
