@@ -25,6 +25,7 @@
 // backward; mma.sync: measured (a) 0.34 ms forward, 203 TFLOP/s, (b) 6.5 ms, 168 TFLOP/s: 4.5× faster than gather +
 // SDPA, 27% of dense SDPA's TFLOP/s); D 128 forwards take the warpgroup (wgmma) kernel; everything else runs the fp32
 // CUDA-core kernels (7–8 TFLOP/s).
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -720,7 +721,7 @@ struct GaWgTile {
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256;     // two regions of kRows·128 bytes
   static constexpr uint32_t kTileBytes = uint32_t(kKeys) * 256;  // one K or V tile: two regions of 8 KB
   static constexpr size_t smem_bytes() {
-    return 1024 + kQBytes + (kKBufs + 2) * size_t(kTileBytes) + 4 * size_t(kKBufs) * kKeys;
+    return 1024 + kQBytes + (kKBufs + 2) * size_t(kTileBytes) + 2 * 4 * size_t(kKBufs) * kKeys;
   }
 };
 
@@ -759,19 +760,31 @@ __device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4]
 /// Online softmax of one key tile on the S accumulators (masking padding and causal positions through the tile's
 /// list entries `ib`): updates the running max / sum, rescales o, and returns P as A fragments.
 template <typename T>
-__device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, const int64_t (&pos)[2], bool causal,
-                                             float qk_scale, float (&m_run)[2], float (&l_run)[2], float (&o)[16][4],
-                                             uint32_t (&pa)[4][4], int q4) {
+__device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, const float* bias, const int (&pos)[2],
+                                             bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
+                                             float (&o)[16][4], uint32_t (&pa)[4][4], int q4) {
   float mx[2] = {-INFINITY, -INFINITY};
+  if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
 #pragma unroll
-  for (int nt = 0; nt < 8; ++nt) {
-    const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
+    for (int nt = 0; nt < 8; ++nt) {
+      const float2 bb = *reinterpret_cast<const float2*>(bias + nt * 8 + 2 * q4);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
-      const bool vis = m >= 0 && (!causal || int64_t(m) <= pos[hf]);
-      sc[nt][i] = vis ? sc[nt][i] * qk_scale : -INFINITY;
-      mx[hf] = fmaxf(mx[hf], sc[nt][i]);
+      for (int i = 0; i < 4; ++i) {
+        sc[nt][i] = fmaf(sc[nt][i], qk_scale, (i & 1) ? bb.y : bb.x);
+        mx[i >> 1] = fmaxf(mx[i >> 1], sc[nt][i]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
+        const bool vis = m >= 0 && m <= pos[hf];
+        sc[nt][i] = vis ? sc[nt][i] * qk_scale : -INFINITY;
+        mx[hf] = fmaxf(mx[hf], sc[nt][i]);
+      }
     }
   }
   float alpha[2], mref[2];
@@ -815,6 +828,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   uint8_t* sK = sQ + Tile::kQBytes;                                   // [NKB] SW128 rows, 64 rows each
   uint8_t* sV = sK + NKB * Tile::kTileBytes;                          // [2]
   int* s_idx = reinterpret_cast<int*>(sV + 2 * Tile::kTileBytes);     // [NKB][KT] (with K)
+  float* s_bias = reinterpret_cast<float*>(s_idx + NKB * KT);         // [NKB][KT] 0, or -inf for padding
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g8 = lane >> 2, q4 = lane & 3;
   const int row0 = warp * 16;  // this warp's 16 rows (warpgroup wg: rows 64·wg ..)
@@ -826,19 +840,30 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     const MmaRow ri = mma_row(p, r, R);
     cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
   }
-  // gathers of tile kt's K (and list entries) and / or V; the caller commits
+  // gathers of tile kt's K (and list entries) and / or V; the caller commits. Thread tid copies the 16-byte piece
+  // c16 = tid % 16 of rows tid / 16 + RSTEP·i: RSTEP is a multiple of 8, so the swizzled offset steps by RSTEP·128
+  // bytes, and one list entry per row gives both of its copies.
+  constexpr int RSTEP = NTHREADS / 16, NPIECE = KT / RSTEP;
+  static_assert(RSTEP % 8 == 0 && KT % RSTEP == 0, "pieces must keep the swizzle phase");
+  const int lc16 = tid % 16, lr0 = tid / 16;
+  const uint32_t piece0 = (lc16 >> 3) * uint32_t(KT) * 128 + wgmma::sw128_offset(lr0, lc16 & 7);
+  const uint32_t sK_addr = mma::smem_addr(sK) + piece0, sV_addr = mma::smem_addr(sV) + piece0;
   auto load = [&](int kt, bool k, bool v) {
     if (kt >= n_tiles) return;
-    uint8_t* k_dst = sK + (kt % NKB) * Tile::kTileBytes;
-    uint8_t* v_dst = sV + (kt % 2) * Tile::kTileBytes;
-    for (int e = tid; e < KT * (D / 8); e += NTHREADS) {
-      const int r = e / (D / 8), c16 = e % (D / 8), i = kt * KT + r;
-      const int m = i < p.topk ? blk.list[i] : -1;
+    const uint32_t kd = sK_addr + (kt % NKB) * Tile::kTileBytes, vd = sV_addr + (kt % 2) * Tile::kTileBytes;
+    const int i0 = kt * KT + lr0;
+    const bool full = (kt + 1) * KT <= p.topk;
+#pragma unroll
+    for (int i = 0; i < NPIECE; ++i) {
+      const int m = (full || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
       const bool ok = m >= 0;
-      const size_t off = ok ? size_t(m) * p.kv_stride_n + c16 * 8 : 0;
-      if (k) cp_row_chunk_sw128(k_dst, KT, r, c16, blk.kg + off, ok);
-      if (v) cp_row_chunk_sw128(v_dst, KT, r, c16, blk.vg + off, ok);
-      if (k && c16 == 0) s_idx[(kt % NKB) * KT + r] = m;
+      const size_t off = size_t(ok ? m : 0) * p.kv_stride_n + lc16 * 8;
+      if (k) mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + off, ok);
+      if (v) mma::cp_async_16(vd + i * RSTEP * 128, blk.vg + off, ok);
+      if (k && lc16 == 0) {
+        s_idx[(kt % NKB) * KT + lr0 + i * RSTEP] = m;
+        s_bias[(kt % NKB) * KT + lr0 + i * RSTEP] = ok ? 0.f : -INFINITY;
+      }
     }
   };
   auto publish = [&]() {  // this thread's copies done → visible to every thread and to wgmma
@@ -847,12 +872,12 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     __syncthreads();
   };
 
-  int64_t pos[2];
+  int pos[2];  // (memory rows are int32 indices: a larger position sees every row)
   bool rvalid[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
-    pos[hf] = ri.pos;
+    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
     rvalid[hf] = ri.valid;
   }
   const float qk_scale = p.scale * kLog2e;
@@ -876,7 +901,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
       issue_qk<T>(sc_flat, q_wg, R, sK + (kt % NKB) * Tile::kTileBytes);
       wgmma::wait<0>();
       wgmma::fence_operand(sc_flat);
-      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
       issue_pv<T>(o_flat, pa, sV + (kt % 2) * Tile::kTileBytes);
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
@@ -907,7 +932,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
         mma::zero(sn);
         issue_qk<T>(sn_flat, q_wg, R, sK + ((kt + 1) % NKB) * Tile::kTileBytes);  // runs under the softmax below
       }
-      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
       issue_pv<T>(o_flat, pa, sV + (kt % 2) * Tile::kTileBytes);
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
