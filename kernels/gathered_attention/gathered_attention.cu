@@ -732,28 +732,31 @@ __device__ __forceinline__ void cp_row_chunk_sw128(uint8_t* tile, int rows, int 
 }
 
 /// sc (this warpgroup's 64 rows × 64 keys) = Q Kᵀ, issued and committed (not waited): k-step s covers d 16s ..
-/// 16s+15, 32 bytes at (s % 4)·32 of region s / 4 of the Q rows (`q_rows` per region) and of the K tile.
-template <typename T>
-__device__ __forceinline__ void issue_qk(float (&sc)[32], const uint8_t* q_wg, int q_rows, const uint8_t* kb) {
+/// 16s+15, 32 bytes at (s % 4)·32 of region s / 4 of the Q rows (Q_ROWS per region) and of the K tile. dq / dk: the
+/// descriptors of the Q rows and the K tile (make_desc_sw128(·, 16, 1024)); a k-step adds its byte offset / 16 to
+/// their address field (shared-memory addresses < 256 KB: no carry out of the 14-bit field).
+template <typename T, int Q_ROWS>
+__device__ __forceinline__ void issue_qk(float (&sc)[32], uint64_t dq, uint64_t dk) {
   wgmma::fence_operand(sc);
   wgmma::fence();
 #pragma unroll
   for (int s = 0; s < 8; ++s) {
     const uint32_t off = (s % 4) * 32;
-    wgmma::mma_m64n64k16_ss<T>(sc, wgmma::make_desc_sw128(q_wg + (s / 4) * uint32_t(q_rows) * 128 + off, 16, 1024),
-                               wgmma::make_desc_sw128(kb + (s / 4) * 64u * 128 + off, 16, 1024), s > 0 ? 1 : 0);
+    wgmma::mma_m64n64k16_ss<T>(sc, dq + (((s / 4) * uint32_t(Q_ROWS) * 128 + off) >> 4),
+                               dk + (((s / 4) * 64u * 128 + off) >> 4), s > 0 ? 1 : 0);
   }
   wgmma::commit();
 }
 
 /// o (64 rows × 128) += P V, issued and committed: k-step s covers keys 16s .. 16s+15 (2048 bytes at 2048·s of each
-/// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127).
+/// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127). dv: the V tile's
+/// descriptor (make_desc_sw128(·, 64·128, 1024)).
 template <typename T>
-__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4][4], const uint8_t* vb) {
+__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4][4], uint64_t dv) {
   wgmma::fence_operand(o);
   wgmma::fence();
 #pragma unroll
-  for (int s = 0; s < 4; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], wgmma::make_desc_sw128(vb + s * 2048, 64u * 128, 1024), 1);
+  for (int s = 0; s < 4; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], dv + ((s * 2048) >> 4), 1);
   wgmma::commit();
 }
 
@@ -848,14 +851,27 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   const int lc16 = tid % 16, lr0 = tid / 16;
   const uint32_t piece0 = (lc16 >> 3) * uint32_t(KT) * 128 + wgmma::sw128_offset(lr0, lc16 & 7);
   const uint32_t sK_addr = mma::smem_addr(sK) + piece0, sV_addr = mma::smem_addr(sV) + piece0;
-  auto load = [&](int kt, bool k, bool v) {
-    if (kt >= n_tiles) return;
-    const uint32_t kd = sK_addr + (kt % NKB) * Tile::kTileBytes, vd = sV_addr + (kt % 2) * Tile::kTileBytes;
+  // list entries of this thread's rows of the next tile whose K is gathered, read one tile ahead (their latency
+  // is not waited on where the copies are issued); a V-only gather reads them back from s_idx
+  int lnext[NPIECE];
+  auto fetch_list = [&](int kt) {
     const int i0 = kt * KT + lr0;
     const bool full = (kt + 1) * KT <= p.topk;
 #pragma unroll
+    for (int i = 0; i < NPIECE; ++i)
+      lnext[i] = kt < n_tiles && (full || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
+  };
+  fetch_list(0);
+  auto load = [&](int kt, bool k, bool v) {
+    if (kt >= n_tiles) return;
+    const uint32_t kd = sK_addr + (kt % NKB) * Tile::kTileBytes, vd = sV_addr + (kt % 2) * Tile::kTileBytes;
+    int mrow[NPIECE];
+#pragma unroll
+    for (int i = 0; i < NPIECE; ++i) mrow[i] = k ? lnext[i] : s_idx[(kt % NKB) * KT + lr0 + i * RSTEP];
+    if (k) fetch_list(kt + 1);
+#pragma unroll
     for (int i = 0; i < NPIECE; ++i) {
-      const int m = (full || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
+      const int m = mrow[i];
       const bool ok = m >= 0;
       const size_t off = size_t(ok ? m : 0) * p.kv_stride_n + lc16 * 8;
       if (k) mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + off, ok);
@@ -886,6 +902,11 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const uint8_t* q_wg = sQ + wg * 64 * 128;  // this warpgroup's 64 rows inside each region of sQ
+  // operand descriptors, made once: a tile's buffer adds its byte offset / 16 (see issue_qk)
+  const uint64_t dq = wgmma::make_desc_sw128(q_wg, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
+                 dv0 = wgmma::make_desc_sw128(sV, 64u * 128, 1024);
+  auto dk_tile = [&](int kt) { return dk0 + (((kt % NKB) * Tile::kTileBytes) >> 4); };
+  auto dv_tile = [&](int kt) { return dv0 + (((kt % 2) * Tile::kTileBytes) >> 4); };
   float sc[8][4];
   float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
   uint32_t pa[4][4];
@@ -898,11 +919,11 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
       load(kt + 1, true, true);
       mma::cp_async_commit();
       mma::zero(sc);
-      issue_qk<T>(sc_flat, q_wg, R, sK + (kt % NKB) * Tile::kTileBytes);
+      issue_qk<T, R>(sc_flat, dq, dk_tile(kt));
       wgmma::wait<0>();
       wgmma::fence_operand(sc_flat);
       softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
-      issue_pv<T>(o_flat, pa, sV + (kt % 2) * Tile::kTileBytes);
+      issue_pv<T>(o_flat, pa, dv_tile(kt));
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
     }
@@ -914,7 +935,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     publish();
     if (n_tiles > 0) {
       mma::zero(sc);
-      issue_qk<T>(sc_flat, q_wg, R, sK);
+      issue_qk<T, R>(sc_flat, dq, dk_tile(0));
       wgmma::wait<0>();
       wgmma::fence_operand(sc_flat);
     }
@@ -930,10 +951,10 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
       const bool next = kt + 1 < n_tiles;
       if (next) {
         mma::zero(sn);
-        issue_qk<T>(sn_flat, q_wg, R, sK + ((kt + 1) % NKB) * Tile::kTileBytes);  // runs under the softmax below
+        issue_qk<T, R>(sn_flat, dq, dk_tile(kt + 1));  // runs under the softmax below
       }
       softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
-      issue_pv<T>(o_flat, pa, sV + (kt % 2) * Tile::kTileBytes);
+      issue_pv<T>(o_flat, pa, dv_tile(kt));
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
       if (next) {
