@@ -712,16 +712,17 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
 // keys: S = Q Kᵀ (8 wgmma m64n64k16, Q and K from shared memory), the online softmax on the accumulators, then
 // O += P V (4 wgmma m64n128k16, P from registers, V from shared memory as an MN-major operand). Q, K and V sit in
 // the 128B-swizzled "SW128 rows" layout (common/wgmma.cuh), written by cp.async gathers: no copy in global memory.
-// PIPE = false: each tile's S is waited on before its softmax (two blocks per SM overlap each other).
+// PIPE = false (default): each tile's S is waited on before its softmax; its P V runs on under the next barrier,
+// gathers and S (V in three buffers).
 // PIPE = true (flash-attention-3's intra-warpgroup overlap): S of tile j + 1 is issued before the softmax of tile j
 // and runs under it; K keeps three buffers (tile j + 2 loads while j + 1 is read), V two.
 template <int WG, bool PIPE>
 struct GaWgTile {
-  static constexpr int kRows = 64 * WG, kKeys = 64, kD = 128, kKBufs = PIPE ? 3 : 2;
+  static constexpr int kRows = 64 * WG, kKeys = 64, kD = 128, kKBufs = PIPE ? 3 : 2, kVBufs = PIPE ? 2 : 3;
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256;     // two regions of kRows·128 bytes
   static constexpr uint32_t kTileBytes = uint32_t(kKeys) * 256;  // one K or V tile: two regions of 8 KB
   static constexpr size_t smem_bytes() {
-    return 1024 + kQBytes + (kKBufs + 2) * size_t(kTileBytes) + 2 * 4 * size_t(kKBufs) * kKeys;
+    return 1024 + kQBytes + (kKBufs + kVBufs) * size_t(kTileBytes) + 2 * 4 * size_t(kKBufs) * kKeys;
   }
 };
 
@@ -823,14 +824,15 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
 template <typename T, int WG, bool PIPE>
 __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(GatheredAttentionParams p) {
   using Tile = GaWgTile<WG, PIPE>;
-  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = Tile::kD, NTHREADS = 128 * WG, NKB = Tile::kKBufs;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = Tile::kD, NTHREADS = 128 * WG, NKB = Tile::kKBufs,
+                NVB = Tile::kVBufs;
   extern __shared__ uint8_t smem_raw[];
   // 1024-byte aligned base (the swizzle pattern repeats every 1024 bytes; descriptors assume it starts there)
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
   uint8_t* sQ = smem;                                                 // SW128 rows, R rows
   uint8_t* sK = sQ + Tile::kQBytes;                                   // [NKB] SW128 rows, 64 rows each
   uint8_t* sV = sK + NKB * Tile::kTileBytes;                          // [2]
-  int* s_idx = reinterpret_cast<int*>(sV + 2 * Tile::kTileBytes);     // [NKB][KT] (with K)
+  int* s_idx = reinterpret_cast<int*>(sV + NVB * Tile::kTileBytes);   // [NKB][KT] (with K)
   float* s_bias = reinterpret_cast<float*>(s_idx + NKB * KT);         // [NKB][KT] 0, or -inf for padding
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g8 = lane >> 2, q4 = lane & 3;
@@ -864,7 +866,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   fetch_list(0);
   auto load = [&](int kt, bool k, bool v) {
     if (kt >= n_tiles) return;
-    const uint32_t kd = sK_addr + (kt % NKB) * Tile::kTileBytes, vd = sV_addr + (kt % 2) * Tile::kTileBytes;
+    const uint32_t kd = sK_addr + (kt % NKB) * Tile::kTileBytes, vd = sV_addr + (kt % NVB) * Tile::kTileBytes;
     int mrow[NPIECE];
 #pragma unroll
     for (int i = 0; i < NPIECE; ++i) mrow[i] = k ? lnext[i] : s_idx[(kt % NKB) * KT + lr0 + i * RSTEP];
@@ -906,27 +908,33 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   const uint64_t dq = wgmma::make_desc_sw128(q_wg, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
                  dv0 = wgmma::make_desc_sw128(sV, 64u * 128, 1024);
   auto dk_tile = [&](int kt) { return dk0 + (((kt % NKB) * Tile::kTileBytes) >> 4); };
-  auto dv_tile = [&](int kt) { return dv0 + (((kt % 2) * Tile::kTileBytes) >> 4); };
+  auto dv_tile = [&](int kt) { return dv0 + (((kt % NVB) * Tile::kTileBytes) >> 4); };
   float sc[8][4];
   float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
   uint32_t pa[4][4];
 
   if (!PIPE) {
+    // O += P V of tile kt is left running across the next barrier, the next gathers and S of tile kt + 1 (waited
+    // before the softmax that rescales o); V keeps three buffers so that the gather of tile kt + 1 never lands in
+    // the one P V of tile kt - 1 may still be reading
     load(0, true, true);
     mma::cp_async_commit();
     for (int kt = 0; kt < n_tiles; ++kt) {
-      publish();  // tile kt (and Q) visible; every warpgroup is done with tile kt - 1
+      // tile kt (and Q) visible; every warpgroup has waited on its S of tile kt - 1 and P V of tile kt - 2, so K
+      // buffer (kt + 1) % 2 and V buffer (kt + 1) % 3 are free
+      publish();
       load(kt + 1, true, true);
       mma::cp_async_commit();
       mma::zero(sc);
       issue_qk<T, R>(sc_flat, dq, dk_tile(kt));
-      wgmma::wait<0>();
+      wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
       wgmma::fence_operand(sc_flat);
+      wgmma::fence_operand(o_flat);
       softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
       issue_pv<T>(o_flat, pa, dv_tile(kt));
-      wgmma::wait<0>();
-      wgmma::fence_operand(o_flat);
     }
+    wgmma::wait<0>();
+    wgmma::fence_operand(o_flat);
   } else {
     // prologue: Q, K0, V0, K1; S0
     load(0, true, true);
@@ -980,7 +988,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     }
   }
   constexpr int LD = D + 8;
-  static_assert(size_t(R) * LD * 2 <= (NKB + 2) * size_t(Tile::kTileBytes), "the output stage fits in K/V buffers");
+  static_assert(size_t(R) * LD * 2 <= (NKB + NVB) * size_t(Tile::kTileBytes), "the output stage fits in K/V buffers");
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
 }
 
@@ -1039,16 +1047,16 @@ cudaError_t launch_fwd_wgmma(const GatheredAttentionParams& p, cudaStream_t stre
   return cudaGetLastError();
 }
 
-/// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =1
-/// the wgmma kernel without the overlap, anything else (default) with it. Lists shared by >= 128 rows run two
+/// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =2 runs
+/// it with flash-attention-3's intra-warpgroup overlap (slower here: more registers), anything else (default) without. Lists shared by >= 128 rows run two
 /// warpgroups per block (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
 int wgmma_mode(const GatheredAttentionParams& p) {
   if (p.dim != 128) return 0;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WGMMA")) {
     if (std::string(e) == "0") return 0;
-    if (std::string(e) == "1") return 1;
+    if (std::string(e) == "2") return 2;
   }
-  return 2;
+  return 1;
 }
 
 template <typename T>
