@@ -22,14 +22,17 @@
 // v (1 MB): 17.6 GB in all, ≥ 4.2 ms at HBM bandwidth unless L2 serves it — hence the kv-head-major block order.
 //
 // Paths: bf16/fp16 with D 64 or 128 and 16-byte aligned rows run the tensor-core kernels below (forward and
-// backward; measured (a) 0.45 ms forward, 150 TFLOP/s, (b) 6.6 ms, 166 TFLOP/s: 4.5× faster than gather + SDPA,
-// 27% of dense SDPA's TFLOP/s); everything else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
+// backward; mma.sync: measured (a) 0.34 ms forward, 203 TFLOP/s, (b) 6.5 ms, 168 TFLOP/s: 4.5× faster than gather +
+// SDPA, 27% of dense SDPA's TFLOP/s); D 128 forwards take the warpgroup (wgmma) kernel; everything else runs the fp32
+// CUDA-core kernels (7–8 TFLOP/s).
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
 #include "common/device_utils.cuh"
 #include "common/mma.cuh"
+#include "common/wgmma.cuh"
 #include "gathered_attention/gathered_attention.h"
 
 namespace dysra::kernels {
@@ -705,6 +708,290 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_wide_kernel(Gather
   }
 }
 
+// Warpgroup forward (sm_90a wgmma), D = 128: WG warpgroups of 64 rows share each gathered key tile. Per tile of 64
+// keys: S = Q Kᵀ (8 wgmma m64n64k16, Q and K from shared memory), the online softmax on the accumulators, then
+// O += P V (4 wgmma m64n128k16, P from registers, V from shared memory as an MN-major operand). Q, K and V sit in
+// the 128B-swizzled "SW128 rows" layout (common/wgmma.cuh), written by cp.async gathers: no copy in global memory.
+// PIPE = false (default): each tile's S is waited on before its softmax; its P V runs on under the next barrier,
+// gathers and S (V in three buffers).
+// PIPE = true (flash-attention-3's intra-warpgroup overlap): S of tile j + 1 is issued before the softmax of tile j
+// and runs under it; K keeps three buffers (tile j + 2 loads while j + 1 is read), V two.
+template <int WG, bool PIPE>
+struct GaWgTile {
+  static constexpr int kRows = 64 * WG, kKeys = 64, kD = 128, kKBufs = PIPE ? 3 : 2, kVBufs = PIPE ? 2 : 3;
+  static constexpr uint32_t kQBytes = uint32_t(kRows) * 256;     // two regions of kRows·128 bytes
+  static constexpr uint32_t kTileBytes = uint32_t(kKeys) * 256;  // one K or V tile: two regions of 8 KB
+  static constexpr size_t smem_bytes() {
+    return 1024 + kQBytes + (kKBufs + kVBufs) * size_t(kTileBytes) + 2 * 4 * size_t(kKBufs) * kKeys;
+  }
+};
+
+/// cp.async of 16-byte chunk c16 (0 .. 15) of a 128-element row into row r of an SW128-rows tile of `rows` rows.
+template <typename T>
+__device__ __forceinline__ void cp_row_chunk_sw128(uint8_t* tile, int rows, int r, int c16, const T* src, bool ok) {
+  mma::cp_async_16(tile + (c16 >> 3) * uint32_t(rows) * 128 + wgmma::sw128_offset(r, c16 & 7), src, ok);
+}
+
+/// sc (this warpgroup's 64 rows × 64 keys) = Q Kᵀ, issued and committed (not waited): k-step s covers d 16s ..
+/// 16s+15, 32 bytes at (s % 4)·32 of region s / 4 of the Q rows (Q_ROWS per region) and of the K tile. dq / dk: the
+/// descriptors of the Q rows and the K tile (make_desc_sw128(·, 16, 1024)); a k-step adds its byte offset / 16 to
+/// their address field (shared-memory addresses < 256 KB: no carry out of the 14-bit field).
+template <typename T, int Q_ROWS>
+__device__ __forceinline__ void issue_qk(float (&sc)[32], uint64_t dq, uint64_t dk) {
+  wgmma::fence_operand(sc);
+  wgmma::fence();
+#pragma unroll
+  for (int s = 0; s < 8; ++s) {
+    const uint32_t off = (s % 4) * 32;
+    wgmma::mma_m64n64k16_ss<T>(sc, dq + (((s / 4) * uint32_t(Q_ROWS) * 128 + off) >> 4),
+                               dk + (((s / 4) * 64u * 128 + off) >> 4), s > 0 ? 1 : 0);
+  }
+  wgmma::commit();
+}
+
+/// o (64 rows × 128) += P V, issued and committed: k-step s covers keys 16s .. 16s+15 (2048 bytes at 2048·s of each
+/// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127). dv: the V tile's
+/// descriptor (make_desc_sw128(·, 64·128, 1024)).
+template <typename T>
+__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4][4], uint64_t dv) {
+  wgmma::fence_operand(o);
+  wgmma::fence();
+#pragma unroll
+  for (int s = 0; s < 4; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], dv + ((s * 2048) >> 4), 1);
+  wgmma::commit();
+}
+
+/// Online softmax of one key tile on the S accumulators (masking padding and causal positions through the tile's
+/// list entries `ib`): updates the running max / sum, rescales o, and returns P as A fragments.
+template <typename T>
+__device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, const float* bias, const int (&pos)[2],
+                                             bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
+                                             float (&o)[16][4], uint32_t (&pa)[4][4], int q4) {
+  float mx[2] = {-INFINITY, -INFINITY};
+  if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const float2 bb = *reinterpret_cast<const float2*>(bias + nt * 8 + 2 * q4);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        sc[nt][i] = fmaf(sc[nt][i], qk_scale, (i & 1) ? bb.y : bb.x);
+        mx[i >> 1] = fmaxf(mx[i >> 1], sc[nt][i]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = (i & 1) ? mm.y : mm.x, hf = i >> 1;
+        const bool vis = m >= 0 && m <= pos[hf];
+        sc[nt][i] = vis ? sc[nt][i] * qk_scale : -INFINITY;
+        mx[hf] = fmaxf(mx[hf], sc[nt][i]);
+      }
+    }
+  }
+  float alpha[2], mref[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+    const float m_new = fmaxf(m_run[hf], mx[hf]);
+    mref[hf] = m_new == -INFINITY ? 0.f : m_new;
+    alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
+    m_run[hf] = m_new;
+  }
+  float lsum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
+      lsum[i >> 1] += sc[nt][i];
+    }
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
+#pragma unroll
+  for (int nt = 0; nt < 16; ++nt) {
+    o[nt][0] *= alpha[0];
+    o[nt][1] *= alpha[0];
+    o[nt][2] *= alpha[1];
+    o[nt][3] *= alpha[1];
+  }
+  mma::c_to_a<T, 4>(pa, sc);
+}
+
+template <typename T, int WG, bool PIPE>
+__global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(GatheredAttentionParams p) {
+  using Tile = GaWgTile<WG, PIPE>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = Tile::kD, NTHREADS = 128 * WG, NKB = Tile::kKBufs,
+                NVB = Tile::kVBufs;
+  extern __shared__ uint8_t smem_raw[];
+  // 1024-byte aligned base (the swizzle pattern repeats every 1024 bytes; descriptors assume it starts there)
+  uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
+  uint8_t* sQ = smem;                                                 // SW128 rows, R rows
+  uint8_t* sK = sQ + Tile::kQBytes;                                   // [NKB] SW128 rows, 64 rows each
+  uint8_t* sV = sK + NKB * Tile::kTileBytes;                          // [2]
+  int* s_idx = reinterpret_cast<int*>(sV + NVB * Tile::kTileBytes);   // [NKB][KT] (with K)
+  float* s_bias = reinterpret_cast<float*>(s_idx + NKB * KT);         // [NKB][KT] 0, or -inf for padding
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2, g8 = lane >> 2, q4 = lane & 3;
+  const int row0 = warp * 16;  // this warp's 16 rows (warpgroup wg: rows 64·wg ..)
+  const MmaBlock<T> blk(p, KT);
+  const int b = blk.b, n_tiles = blk.n_tiles;
+
+  for (int e = tid; e < R * (D / 8); e += NTHREADS) {
+    const int r = e / (D / 8), c16 = e % (D / 8);
+    const MmaRow ri = mma_row(p, r, R);
+    cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
+  }
+  // gathers of tile kt's K (and list entries) and / or V; the caller commits. Thread tid copies the 16-byte piece
+  // c16 = tid % 16 of rows tid / 16 + RSTEP·i: RSTEP is a multiple of 8, so the swizzled offset steps by RSTEP·128
+  // bytes, and one list entry per row gives both of its copies.
+  constexpr int RSTEP = NTHREADS / 16, NPIECE = KT / RSTEP;
+  static_assert(RSTEP % 8 == 0 && KT % RSTEP == 0, "pieces must keep the swizzle phase");
+  const int lc16 = tid % 16, lr0 = tid / 16;
+  const uint32_t piece0 = (lc16 >> 3) * uint32_t(KT) * 128 + wgmma::sw128_offset(lr0, lc16 & 7);
+  const uint32_t sK_addr = mma::smem_addr(sK) + piece0, sV_addr = mma::smem_addr(sV) + piece0;
+  // list entries of this thread's rows of the next tile whose K is gathered, read one tile ahead (their latency
+  // is not waited on where the copies are issued); a V-only gather reads them back from s_idx
+  int lnext[NPIECE];
+  auto fetch_list = [&](int kt) {
+    const int i0 = kt * KT + lr0;
+    const bool full = (kt + 1) * KT <= p.topk;
+#pragma unroll
+    for (int i = 0; i < NPIECE; ++i)
+      lnext[i] = kt < n_tiles && (full || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
+  };
+  fetch_list(0);
+  auto load = [&](int kt, bool k, bool v) {
+    if (kt >= n_tiles) return;
+    const uint32_t kd = sK_addr + (kt % NKB) * Tile::kTileBytes, vd = sV_addr + (kt % NVB) * Tile::kTileBytes;
+    int mrow[NPIECE];
+#pragma unroll
+    for (int i = 0; i < NPIECE; ++i) mrow[i] = k ? lnext[i] : s_idx[(kt % NKB) * KT + lr0 + i * RSTEP];
+    if (k) fetch_list(kt + 1);
+#pragma unroll
+    for (int i = 0; i < NPIECE; ++i) {
+      const int m = mrow[i];
+      const bool ok = m >= 0;
+      const size_t off = size_t(ok ? m : 0) * p.kv_stride_n + lc16 * 8;
+      if (k) mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + off, ok);
+      if (v) mma::cp_async_16(vd + i * RSTEP * 128, blk.vg + off, ok);
+      if (k && lc16 == 0) {
+        s_idx[(kt % NKB) * KT + lr0 + i * RSTEP] = m;
+        s_bias[(kt % NKB) * KT + lr0 + i * RSTEP] = ok ? 0.f : -INFINITY;
+      }
+    }
+  };
+  auto publish = [&]() {  // this thread's copies done → visible to every thread and to wgmma
+    mma::cp_async_wait<0>();
+    wgmma::fence_proxy_async_smem();
+    __syncthreads();
+  };
+
+  int pos[2];  // (memory rows are int32 indices: a larger position sees every row)
+  bool rvalid[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
+    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
+    rvalid[hf] = ri.valid;
+  }
+  const float qk_scale = p.scale * kLog2e;
+  float o[16][4];
+  mma::zero(o);
+  float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  const uint8_t* q_wg = sQ + wg * 64 * 128;  // this warpgroup's 64 rows inside each region of sQ
+  // operand descriptors, made once: a tile's buffer adds its byte offset / 16 (see issue_qk)
+  const uint64_t dq = wgmma::make_desc_sw128(q_wg, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
+                 dv0 = wgmma::make_desc_sw128(sV, 64u * 128, 1024);
+  auto dk_tile = [&](int kt) { return dk0 + (((kt % NKB) * Tile::kTileBytes) >> 4); };
+  auto dv_tile = [&](int kt) { return dv0 + (((kt % NVB) * Tile::kTileBytes) >> 4); };
+  float sc[8][4];
+  float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
+  uint32_t pa[4][4];
+
+  if (!PIPE) {
+    // O += P V of tile kt is left running across the next barrier, the next gathers and S of tile kt + 1 (waited
+    // before the softmax that rescales o); V keeps three buffers so that the gather of tile kt + 1 never lands in
+    // the one P V of tile kt - 1 may still be reading
+    load(0, true, true);
+    mma::cp_async_commit();
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      // tile kt (and Q) visible; every warpgroup has waited on its S of tile kt - 1 and P V of tile kt - 2, so K
+      // buffer (kt + 1) % 2 and V buffer (kt + 1) % 3 are free
+      publish();
+      load(kt + 1, true, true);
+      mma::cp_async_commit();
+      mma::zero(sc);
+      issue_qk<T, R>(sc_flat, dq, dk_tile(kt));
+      wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
+      wgmma::fence_operand(sc_flat);
+      wgmma::fence_operand(o_flat);
+      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      issue_pv<T>(o_flat, pa, dv_tile(kt));
+    }
+    wgmma::wait<0>();
+    wgmma::fence_operand(o_flat);
+  } else {
+    // prologue: Q, K0, V0, K1; S0
+    load(0, true, true);
+    load(1, true, false);
+    mma::cp_async_commit();
+    publish();
+    if (n_tiles > 0) {
+      mma::zero(sc);
+      issue_qk<T, R>(sc_flat, dq, dk_tile(0));
+      wgmma::wait<0>();
+      wgmma::fence_operand(sc_flat);
+    }
+    float sn[8][4];
+    float (&sn_flat)[32] = reinterpret_cast<float (&)[32]>(sn);
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      // K of tile kt + 1 and V of tile kt are visible; K buffer (kt + 2) % 3 and V buffer (kt + 1) % 2 were last
+      // read in iteration kt - 1, which every warpgroup has finished
+      if (kt > 0) publish();
+      load(kt + 2, true, false);
+      load(kt + 1, false, true);
+      mma::cp_async_commit();
+      const bool next = kt + 1 < n_tiles;
+      if (next) {
+        mma::zero(sn);
+        issue_qk<T, R>(sn_flat, dq, dk_tile(kt + 1));  // runs under the softmax below
+      }
+      softmax_tile<T>(sc, s_idx + (kt % NKB) * KT, s_bias + (kt % NKB) * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      issue_pv<T>(o_flat, pa, dv_tile(kt));
+      wgmma::wait<0>();
+      wgmma::fence_operand(o_flat);
+      if (next) {
+        wgmma::fence_operand(sn_flat);
+#pragma unroll
+        for (int i = 0; i < 32; ++i) sc_flat[i] = sn_flat[i];
+      }
+    }
+  }
+
+  mma::cp_async_wait<0>();  // (K = 0: the Q copy is still in flight)
+  __syncthreads();          // every warpgroup is done with sK / sV: they become the output stage
+  float inv[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
+    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
+    if (q4 == 0 && rvalid[hf]) {
+      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
+      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
+          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
+    }
+  }
+  constexpr int LD = D + 8;
+  static_assert(size_t(R) * LD * 2 <= (NKB + NVB) * size_t(Tile::kTileBytes), "the output stage fits in K/V buffers");
+  store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
+}
+
 /// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
 bool use_mma_path(const GatheredAttentionParams& p) {
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_KERNEL")) {
@@ -749,7 +1036,40 @@ bool use_wide(const GatheredAttentionParams& p) {
   return (p.heads / p.kv_heads) * p.block_q >= 128;
 }
 
+template <typename T, int WG, bool PIPE>
+cudaError_t launch_fwd_wgmma(const GatheredAttentionParams& p, cudaStream_t stream) {
+  auto kernel = gathered_attention_fwd_wgmma_kernel<T, WG, PIPE>;
+  const size_t smem = GaWgTile<WG, PIPE>::smem_bytes();
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int group = p.heads / p.kv_heads, rows = GaWgTile<WG, PIPE>::kRows;
+  const dim3 grid((group * p.block_q + rows - 1) / rows, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, 128 * WG, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+/// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =2 runs
+/// it with flash-attention-3's intra-warpgroup overlap (slower here: more registers), anything else (default) without. Lists shared by >= 128 rows run two
+/// warpgroups per block (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
+int wgmma_mode(const GatheredAttentionParams& p) {
+  if (p.dim != 128) return 0;
+  if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WGMMA")) {
+    if (std::string(e) == "0") return 0;
+    if (std::string(e) == "2") return 2;
+  }
+  return 1;
+}
+
+template <typename T>
+cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t stream) {
+  bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
+  if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
+  if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
+  return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);
+}
+
 cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
+  if (const int mode = wgmma_mode(p))
+    return p.dtype == DType::kBFloat16 ? fwd_wgmma<__nv_bfloat16>(p, mode, stream) : fwd_wgmma<__half>(p, mode, stream);
   const bool wide = use_wide(p);
   if (p.dtype == DType::kBFloat16) {
     if (wide)

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -391,12 +392,20 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 // early rows.
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
-  run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
-  run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
-  run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
-  // lists shared by >= 128 rows: the wide (128-row, two m-tiles per warp) forward
-  run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 150, 300, true, 100, true});
-  run_gather_case({torch::kFloat16, 1, 129, 1, 1, 700, 128, 70, 1000, false, 0, false});
+  // D 128 runs the warpgroup (wgmma) forward by default (with the intra-warpgroup overlap); every case also runs
+  // without the overlap ("1") and with wgmma off ("0": the mma.sync kernels)
+  for (const char* wgmma : {"2", "1", "0"}) {
+    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << wgmma);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", wgmma, 1);
+    run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
+    run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
+    run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
+    run_gather_case({torch::kFloat16, 2, 90, 2, 2, 500, 128, 100, 32, true, 10, false});
+    // lists shared by >= 128 rows: the wide (128-row) forward; two warpgroups per block on the wgmma path
+    run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 150, 300, true, 100, true});
+    run_gather_case({torch::kFloat16, 1, 129, 1, 1, 700, 128, 70, 1000, false, 0, false});
+  }
+  ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
