@@ -811,15 +811,12 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
     }
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
-  // o is rescaled only when a running max of the warp's rows moved (alpha = 1 otherwise: skipping is exact)
-  if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
-      o[nt][0] *= alpha[0];
-      o[nt][1] *= alpha[0];
-      o[nt][2] *= alpha[1];
-      o[nt][3] *= alpha[1];
-    }
+  for (int nt = 0; nt < 16; ++nt) {
+    o[nt][0] *= alpha[0];
+    o[nt][1] *= alpha[0];
+    o[nt][2] *= alpha[1];
+    o[nt][3] *= alpha[1];
   }
   mma::c_to_a<T, 4>(pa, sc);
 }
