@@ -459,6 +459,41 @@ struct FwdSmem {
       : q(static_cast<T*>(base)), k(q + R * LD), v(k + 2 * KT * LD), idx(reinterpret_cast<int*>(v + 2 * KT * LD)) {}
 };
 
+/// One online-softmax step on a warp's 16 rows × 64 keys (a lane holds rows g and g + 8: index i >> 1 of its score
+/// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
+/// four lanes, moves the running max and sum, turns sc into P = exp2(s − max) and rescales the NT output tiles.
+template <int NT>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[8][4], float (&mx)[2], float (&m_run)[2],
+                                                    float (&l_run)[2], float (&o)[NT][4]) {
+  float alpha[2], mref[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+    const float m_new = fmaxf(m_run[hf], mx[hf]);
+    mref[hf] = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: exp2(-inf - 0) = 0
+    alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
+    m_run[hf] = m_new;
+  }
+  float lsum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
+      lsum[i >> 1] += sc[nt][i];
+    }
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    o[nt][0] *= alpha[0];
+    o[nt][1] *= alpha[0];
+    o[nt][2] *= alpha[1];
+    o[nt][3] *= alpha[1];
+  }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(GatheredAttentionParams p) {
   using Tile = GaMmaTile<D>;
@@ -519,33 +554,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
         mx[hf] = fmaxf(mx[hf], sc[nt][i]);
       }
     }
-    float alpha[2], mref[2];
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
-      mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
-      const float m_new = fmaxf(m_run[hf], mx[hf]);
-      mref[hf] = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: exp2(-inf - 0) = 0
-      alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
-      m_run[hf] = m_new;
-    }
-    float lsum[2] = {0.f, 0.f};
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
-        lsum[i >> 1] += sc[nt][i];
-      }
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      o[nt][0] *= alpha[0];
-      o[nt][1] *= alpha[0];
-      o[nt][2] *= alpha[1];
-      o[nt][3] *= alpha[1];
-    }
+    online_softmax_step<NT>(sc, mx, m_run, l_run, o);
     // O += P V
     {
       uint32_t pa[KT / 16][4];
@@ -791,33 +800,7 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
       }
     }
   }
-  float alpha[2], mref[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
-    mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
-    const float m_new = fmaxf(m_run[hf], mx[hf]);
-    mref[hf] = m_new == -INFINITY ? 0.f : m_new;
-    alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
-    m_run[hf] = m_new;
-  }
-  float lsum[2] = {0.f, 0.f};
-#pragma unroll
-  for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
-      lsum[i >> 1] += sc[nt][i];
-    }
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
-#pragma unroll
-  for (int nt = 0; nt < 16; ++nt) {
-    o[nt][0] *= alpha[0];
-    o[nt][1] *= alpha[0];
-    o[nt][2] *= alpha[1];
-    o[nt][3] *= alpha[1];
-  }
+  online_softmax_step<16>(sc, mx, m_run, l_run, o);
   mma::c_to_a<T, 4>(pa, sc);
 }
 
