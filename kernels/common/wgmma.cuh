@@ -41,6 +41,35 @@ __device__ __forceinline__ void wait() {
 /// Makes shared memory written through the generic proxy (st.shared, cp.async) visible to wgmma's reads (the async
 /// proxy); each writing thread calls it before the barrier that publishes the data.
 __device__ __forceinline__ void fence_proxy_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/// mbarrier (shared-memory transaction barrier) and named-barrier helpers of the warp-specialised kernels.
+namespace mbar {
+__device__ __forceinline__ void init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(mma::smem_addr(bar)), "r"(count) : "memory");
+}
+/// Arrival of this thread (release: its earlier shared-memory writes are visible to the waiters).
+__device__ __forceinline__ void arrive(uint64_t* bar) {
+  asm volatile("{\n .reg .b64 st;\n mbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(mma::smem_addr(bar))
+               : "memory");
+}
+/// Arrival once every cp.async this thread issued so far has landed (counted in the barrier's init count).
+__device__ __forceinline__ void arrive_cp_async(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(mma::smem_addr(bar)) : "memory");
+}
+/// Waits until the phase of parity `parity` has completed (acquire).
+__device__ __forceinline__ void wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n .reg .pred p;\n"
+      "WAIT:\n mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra WAIT;\n}\n" ::"r"(mma::smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+}  // namespace mbar
+/// Named barrier `id` (1 .. 15) over `n` threads: sync waits for all n, arrive counts without waiting.
+__device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void named_arrive(int id, int n) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+
 /// Pins the accumulator registers at this point of the program (no read or write of them moves across it).
 template <int N>
 __device__ __forceinline__ void fence_operand(float (&d)[N]) {

@@ -975,6 +975,157 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
 }
 
+// Warp-specialised warpgroup forward (mode 3, opt-in), D = 128: warpgroup 0 of the block only gathers (cp.async
+// into NST stages of one K and one V tile of 64 keys, SW128 layout), the C consumer warpgroups (64 rows each) only
+// compute. Stages are handed over by mbarriers: full[s] completes when the producer's copies of the stage have
+// landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a plain
+// arrive); empty[s] when every consumer thread has waited on its last wgmma reading the stage. With two consumers
+// their S = Q Kᵀ issues take turns through two named barriers (flash-attention-3's ping-pong), so one warpgroup's
+// softmax runs under the other's matrix products; P V of a tile runs on until the next tile's S has been waited.
+template <int C>
+struct GaWsTile {
+  static constexpr int kRows = 64 * C, kKeys = 64, kStages = C == 2 ? 4 : 2;
+  static constexpr int kThreads = 128 * (C + 1);
+  static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
+  static constexpr size_t smem_bytes() {
+    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 2 * 8 * kStages;
+  }
+};
+
+template <typename T, int C>
+__global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
+  using Tile = GaWsTile<C>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = 128, NST = Tile::kStages;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
+  uint8_t* sQ = smem;                                             // SW128 rows, R rows
+  uint8_t* sK = sQ + Tile::kQBytes;                               // [NST] SW128 rows, 64 rows each
+  uint8_t* sV = sK + NST * Tile::kTileBytes;                      // [NST]
+  int* s_idx = reinterpret_cast<int*>(sV + NST * Tile::kTileBytes);  // [NST][KT]
+  float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);     // [NST][KT] 0, or -inf for padding
+  uint64_t* full = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST]
+  uint64_t* empty = full + NST;                                   // [NST]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const MmaBlock<T> blk(p, KT);
+  const int b = blk.b, n_tiles = blk.n_tiles;
+
+  if (tid == 0) {
+    for (int st = 0; st < NST; ++st) {
+      wgmma::mbar::init(full + st, 2 * 128);     // 128 copy arrivals + 128 plain ones
+      wgmma::mbar::init(empty + st, 128 * C);    // every consumer thread
+    }
+  }
+  for (int e = tid; e < R * (D / 8); e += Tile::kThreads) {  // Q, by every thread
+    const int r = e / (D / 8), c16 = e % (D / 8);
+    const MmaRow ri = mma_row(p, r, R);
+    cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
+  }
+  mma::cp_async_commit();
+  mma::cp_async_wait<0>();
+  wgmma::fence_proxy_async_smem();
+  __syncthreads();  // Q and the initialised barriers are visible
+
+  if (wg == 0) {
+    // ---- producer: thread tid copies piece c16 = tid % 16 of rows tid / 16 + 8·i of every K and V tile
+    constexpr int RSTEP = 128 / 16, NPIECE = KT / RSTEP;
+    const int lc16 = tid % 16, lr0 = tid / 16;
+    const uint32_t piece0 = (lc16 >> 3) * uint32_t(KT) * 128 + wgmma::sw128_offset(lr0, lc16 & 7);
+    const uint32_t sK_addr = mma::smem_addr(sK) + piece0, sV_addr = mma::smem_addr(sV) + piece0;
+    int lnext[NPIECE];
+    auto fetch_list = [&](int kt) {
+      const int i0 = kt * KT + lr0;
+      const bool whole = (kt + 1) * KT <= p.topk;
+#pragma unroll
+      for (int i = 0; i < NPIECE; ++i)
+        lnext[i] = kt < n_tiles && (whole || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
+    };
+    fetch_list(0);
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      const int st = kt % NST;
+      if (kt >= NST) wgmma::mbar::wait(empty + st, uint32_t((kt / NST - 1) & 1));  // consumers are done with it
+      int m[NPIECE];
+#pragma unroll
+      for (int i = 0; i < NPIECE; ++i) m[i] = lnext[i];
+      fetch_list(kt + 1);
+      const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
+#pragma unroll
+      for (int i = 0; i < NPIECE; ++i) {
+        const bool ok = m[i] >= 0;
+        const size_t off = size_t(ok ? m[i] : 0) * p.kv_stride_n + lc16 * 8;
+        mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + off, ok);
+        mma::cp_async_16(vd + i * RSTEP * 128, blk.vg + off, ok);
+        if (lc16 == 0) {
+          s_idx[st * KT + lr0 + i * RSTEP] = m[i];
+          s_bias[st * KT + lr0 + i * RSTEP] = ok ? 0.f : -INFINITY;
+        }
+      }
+      wgmma::mbar::arrive(full + st);
+      wgmma::mbar::arrive_cp_async(full + st);
+    }
+    mma::cp_async_wait<0>();  // (no copy outlives its thread)
+    return;
+  }
+
+  // ---- consumers: warpgroup c = wg - 1 owns rows 64c .. 64c + 63 (warp cw: 16 of them)
+  const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
+  int pos[2];
+  bool rvalid[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
+    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
+    rvalid[hf] = ri.valid;
+  }
+  const float qk_scale = p.scale * kLog2e;
+  float o[16][4];
+  mma::zero(o);
+  float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  float sc[8][4];
+  float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
+  uint32_t pa[4][4];
+  const uint64_t dq = wgmma::make_desc_sw128(sQ + c * 64 * 128, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
+                 dv0 = wgmma::make_desc_sw128(sV, 64u * 128, 1024);
+  // ping-pong: consumer c issues its S after named barrier 1 + c, then lets the other one go (barrier 2 - c);
+  // consumer 1 lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
+  if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
+  for (int kt = 0; kt < n_tiles; ++kt) {
+    const int st = kt % NST;
+    wgmma::mbar::wait(full + st, uint32_t((kt / NST) & 1));
+    wgmma::fence_proxy_async_smem();
+    if (C == 2) wgmma::named_sync(1 + c, 256);
+    mma::zero(sc);
+    issue_qk<T, R>(sc_flat, dq, dk0 + ((st * Tile::kTileBytes) >> 4));
+    if (C == 2 && !(c == 1 && kt == n_tiles - 1)) wgmma::named_arrive(2 - c, 256);
+    wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
+    wgmma::fence_operand(sc_flat);
+    wgmma::fence_operand(o_flat);
+    if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
+    softmax_tile<T>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+    issue_pv<T>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
+  }
+  wgmma::wait<0>();
+  wgmma::fence_operand(o_flat);
+  wgmma::named_sync(3, 128 * C);  // every consumer warp is done reading sK / sV: they become the output stage
+
+  float inv[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
+    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
+    if (q4 == 0 && rvalid[hf]) {
+      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
+      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
+          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
+    }
+  }
+  constexpr int LD = D + 8;
+  static_assert(size_t(R) * LD * 2 <= 2 * NST * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
+  store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
+}
+
 /// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
 bool use_mma_path(const GatheredAttentionParams& p) {
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_KERNEL")) {
@@ -1031,21 +1182,35 @@ cudaError_t launch_fwd_wgmma(const GatheredAttentionParams& p, cudaStream_t stre
 }
 
 /// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =2 runs
-/// it with flash-attention-3's intra-warpgroup overlap (slower here: more registers), anything else (default) without. Lists shared by >= 128 rows run two
+/// it with flash-attention-3's intra-warpgroup overlap (slower here: more registers), =3 the warp-specialised
+/// kernel, anything else (default) the plain one. Lists shared by >= 128 rows run two
 /// warpgroups per block (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
 int wgmma_mode(const GatheredAttentionParams& p) {
   if (p.dim != 128) return 0;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WGMMA")) {
     if (std::string(e) == "0") return 0;
     if (std::string(e) == "2") return 2;
+    if (std::string(e) == "3") return 3;
   }
   return 1;
+}
+
+template <typename T, int C>
+cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream) {
+  auto kernel = gathered_attention_fwd_ws_kernel<T, C>;
+  const size_t smem = GaWsTile<C>::smem_bytes();
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int group = p.heads / p.kv_heads, rows = GaWsTile<C>::kRows;
+  const dim3 grid((group * p.block_q + rows - 1) / rows, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, GaWsTile<C>::kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
 }
 
 template <typename T>
 cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t stream) {
   bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
+  if (mode == 3) return two ? launch_fwd_ws<T, 2>(p, stream) : launch_fwd_ws<T, 1>(p, stream);
   if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
   return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);
 }

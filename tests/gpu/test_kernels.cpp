@@ -393,8 +393,8 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
   // D 128 runs the warpgroup (wgmma) forward by default ("1"); every case also runs with the intra-warpgroup
-  // overlap ("2") and with wgmma off ("0": the mma.sync kernels)
-  for (const char* wgmma : {"1", "2", "0"}) {
+  // overlap ("2"), warp-specialised ("3") and with wgmma off ("0": the mma.sync kernels)
+  for (const char* wgmma : {"1", "2", "3", "0"}) {
     SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << wgmma);
     ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", wgmma, 1);
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
