@@ -459,6 +459,26 @@ struct FwdSmem {
       : q(static_cast<T*>(base)), k(q + R * LD), v(k + 2 * KT * LD), idx(reinterpret_cast<int*>(v + 2 * KT * LD)) {}
 };
 
+/// End of the online softmax for a lane's two rows (row0 + g and row0 + g + 8 of a block of `rows`): the row sums
+/// reduced over the row's four lanes, inv = 1 / sum (0 for a row that saw no key), and the row's lse in natural log
+/// (-inf then).
+__device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, int b, float (&l_run)[2],
+                                            const float (&m_run)[2], const bool (&rvalid)[2], int row0, int lane,
+                                            int rows, float (&inv)[2]) {
+  const int g8 = lane >> 2, q4 = lane & 3;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
+    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
+    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
+    if (q4 == 0 && rvalid[hf]) {
+      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, rows);
+      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
+          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
+    }
+  }
+}
+
 /// One online-softmax step on a warp's 16 rows × 64 keys (a lane holds rows g and g + 8: index i >> 1 of its score
 /// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
 /// four lanes, moves the running max and sum, turns sc into P = exp2(s − max) and rescales the NT output tiles.
@@ -567,17 +587,7 @@ __global__ void __launch_bounds__(128) gathered_attention_fwd_mma_kernel(Gathere
   __syncthreads();
   // normalise; lse in natural log of the scaled logits (-inf for a row that saw no key)
   float inv[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
-    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
-    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
-    if (q4 == 0 && rvalid[hf]) {
-      const MmaRow ri = mma_row(p, warp * 16 + g8 + 8 * hf);
-      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
-          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
-    }
-  }
+  finish_rows(p, b, l_run, m_run, rvalid, warp * 16, lane, 64, inv);
   // this warp's 16 rows, staged in its own rows of sQ (only this warp read them)
   __syncwarp();
   store_warp_rows<T, D, LD>(p, b, p.out, sQ, o, inv, warp * 16, lane);
@@ -959,17 +969,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   mma::cp_async_wait<0>();  // (K = 0: the Q copy is still in flight)
   __syncthreads();          // every warpgroup is done with sK / sV: they become the output stage
   float inv[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
-    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
-    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
-    if (q4 == 0 && rvalid[hf]) {
-      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
-      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
-          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
-    }
-  }
+  finish_rows(p, b, l_run, m_run, rvalid, row0, lane, R, inv);
   constexpr int LD = D + 8;
   static_assert(size_t(R) * LD * 2 <= (NKB + NVB) * size_t(Tile::kTileBytes), "the output stage fits in K/V buffers");
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
