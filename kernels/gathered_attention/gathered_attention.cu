@@ -1110,17 +1110,7 @@ __global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_f
   wgmma::named_sync(3, 128 * C);  // every consumer warp is done reading sK / sV: they become the output stage
 
   float inv[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 1);
-    l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
-    inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
-    if (q4 == 0 && rvalid[hf]) {
-      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
-      p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
-          l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
-    }
-  }
+  finish_rows(p, b, l_run, m_run, rvalid, row0, lane, R, inv);
   constexpr int LD = D + 8;
   static_assert(size_t(R) * LD * 2 <= 2 * NST * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
