@@ -482,8 +482,8 @@ __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, in
 /// One online-softmax step on a warp's 16 rows × 64 keys (a lane holds rows g and g + 8: index i >> 1 of its score
 /// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
 /// four lanes, moves the running max and sum, turns sc into P = exp2(s − max) and rescales the NT output tiles.
-template <int NT>
-__device__ __forceinline__ void online_softmax_step(float (&sc)[8][4], float (&mx)[2], float (&m_run)[2],
+template <int NT, int NS = 8>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
                                                     float (&l_run)[2], float (&o)[NT][4]) {
   float alpha[2], mref[2];
 #pragma unroll
@@ -497,7 +497,7 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[8][4], float (&m
   }
   float lsum[2] = {0.f, 0.f};
 #pragma unroll
-  for (int nt = 0; nt < 8; ++nt)
+  for (int nt = 0; nt < NS; ++nt)
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
@@ -755,15 +755,21 @@ __device__ __forceinline__ void cp_row_chunk_sw128(uint8_t* tile, int rows, int 
 /// 16s+15, 32 bytes at (s % 4)·32 of region s / 4 of the Q rows (Q_ROWS per region) and of the K tile. dq / dk: the
 /// descriptors of the Q rows and the K tile (make_desc_sw128(·, 16, 1024)); a k-step adds its byte offset / 16 to
 /// their address field (shared-memory addresses < 256 KB: no carry out of the 14-bit field).
-template <typename T, int Q_ROWS>
-__device__ __forceinline__ void issue_qk(float (&sc)[32], uint64_t dq, uint64_t dk) {
+template <typename T, int Q_ROWS, int N = 64>
+__device__ __forceinline__ void issue_qk(float (&sc)[N / 2], uint64_t dq, uint64_t dk) {
+  static_assert(N == 64 || N == 128, "key tiles of 64 or 128");
   wgmma::fence_operand(sc);
   wgmma::fence();
 #pragma unroll
   for (int s = 0; s < 8; ++s) {
     const uint32_t off = (s % 4) * 32;
-    wgmma::mma_m64n64k16_ss<T>(sc, dq + (((s / 4) * uint32_t(Q_ROWS) * 128 + off) >> 4),
-                               dk + (((s / 4) * 64u * 128 + off) >> 4), s > 0 ? 1 : 0);
+    const uint64_t a = dq + (((s / 4) * uint32_t(Q_ROWS) * 128 + off) >> 4),
+                   b = dk + (((s / 4) * uint32_t(N) * 128 + off) >> 4);
+    if constexpr (N == 64) {
+      wgmma::mma_m64n64k16_ss<T>(sc, a, b, s > 0 ? 1 : 0);
+    } else {
+      wgmma::mma_m64n128k16_ss<T>(sc, a, b, s > 0 ? 1 : 0);
+    }
   }
   wgmma::commit();
 }
@@ -771,25 +777,25 @@ __device__ __forceinline__ void issue_qk(float (&sc)[32], uint64_t dq, uint64_t 
 /// o (64 rows × 128) += P V, issued and committed: k-step s covers keys 16s .. 16s+15 (2048 bytes at 2048·s of each
 /// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127). dv: the V tile's
 /// descriptor (make_desc_sw128(·, 64·128, 1024)).
-template <typename T>
-__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4][4], uint64_t dv) {
+template <typename T, int KEYS = 64>
+__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[KEYS / 16][4], uint64_t dv) {
   wgmma::fence_operand(o);
   wgmma::fence();
 #pragma unroll
-  for (int s = 0; s < 4; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], dv + ((s * 2048) >> 4), 1);
+  for (int s = 0; s < KEYS / 16; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], dv + ((s * 2048) >> 4), 1);
   wgmma::commit();
 }
 
 /// Online softmax of one key tile on the S accumulators (masking padding and causal positions through the tile's
 /// list entries `ib`): updates the running max / sum, rescales o, and returns P as A fragments.
-template <typename T>
-__device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, const float* bias, const int (&pos)[2],
+template <typename T, int NS = 8>
+__device__ __forceinline__ void softmax_tile(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
                                              bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
-                                             float (&o)[16][4], uint32_t (&pa)[4][4], int q4) {
+                                             float (&o)[16][4], uint32_t (&pa)[NS / 2][4], int q4) {
   float mx[2] = {-INFINITY, -INFINITY};
   if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
+    for (int nt = 0; nt < NS; ++nt) {
       const float2 bb = *reinterpret_cast<const float2*>(bias + nt * 8 + 2 * q4);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -799,7 +805,7 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
     }
   } else {
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
+    for (int nt = 0; nt < NS; ++nt) {
       const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -810,8 +816,8 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
       }
     }
   }
-  online_softmax_step<16>(sc, mx, m_run, l_run, o);
-  mma::c_to_a<T, 4>(pa, sc);
+  online_softmax_step<16, NS>(sc, mx, m_run, l_run, o);
+  mma::c_to_a<T, NS / 2>(pa, sc);
 }
 
 template <typename T, int WG, bool PIPE>
@@ -976,35 +982,43 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
 }
 
 // Warp-specialised warpgroup forward (mode 3, opt-in), D = 128: warpgroup 0 of the block only gathers (cp.async
-// into NST stages of one K and one V tile of 64 keys, SW128 layout), the C consumer warpgroups (64 rows each) only
+// into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
 // compute. Stages are handed over by mbarriers: full[s] completes when the producer's copies of the stage have
 // landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a plain
 // arrive); empty[s] when every consumer thread has waited on its last wgmma reading the stage. With two consumers
 // their S = Q Kᵀ issues take turns through two named barriers (flash-attention-3's ping-pong), so one warpgroup's
 // softmax runs under the other's matrix products; P V of a tile runs on until the next tile's S has been waited.
-template <int C>
+// Registers: the producer hands most of its registers to the consumers (setmaxnreg); one consumer per block (lists
+// of 64 rows) keeps two blocks per SM.
+template <int C, int KT>
 struct GaWsTile {
-  static constexpr int kRows = 64 * C, kKeys = 64, kStages = C == 2 ? 4 : 2;
-  static constexpr int kThreads = 128 * (C + 1);
+  static_assert((C == 1 || C == 2) && (KT == 64 || KT == 128), "one or two consumers, key tiles of 64 or 128");
+  static constexpr int kRows = 64 * C, kKeys = KT, kThreads = 128 * (C + 1), kMinBlocks = C == 1 ? 2 : 1;
+  static constexpr int kStages = KT == 128 ? 2 : (C == 2 ? 4 : 2);
+  // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 40 and its
+  // share goes to the consumers
+  static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 40;
+  static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
   static constexpr size_t smem_bytes() {
     return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 2 * 8 * kStages;
   }
 };
 
-template <typename T, int C>
-__global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
-  using Tile = GaWsTile<C>;
-  constexpr int R = Tile::kRows, KT = Tile::kKeys, D = 128, NST = Tile::kStages;
+template <typename T, int C, int KT>
+__global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kMinBlocks)
+    gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
+  using Tile = GaWsTile<C, KT>;
+  constexpr int R = Tile::kRows, D = 128, NST = Tile::kStages, NS = KT / 8;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
-  uint8_t* sQ = smem;                                             // SW128 rows, R rows
-  uint8_t* sK = sQ + Tile::kQBytes;                               // [NST] SW128 rows, 64 rows each
-  uint8_t* sV = sK + NST * Tile::kTileBytes;                      // [NST]
+  uint8_t* sQ = smem;                                                // SW128 rows, R rows
+  uint8_t* sK = sQ + Tile::kQBytes;                                  // [NST] SW128 rows, KT rows each
+  uint8_t* sV = sK + NST * Tile::kTileBytes;                         // [NST]
   int* s_idx = reinterpret_cast<int*>(sV + NST * Tile::kTileBytes);  // [NST][KT]
-  float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);     // [NST][KT] 0, or -inf for padding
-  uint64_t* full = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST]
-  uint64_t* empty = full + NST;                                   // [NST]
+  float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);        // [NST][KT] 0, or -inf for padding
+  uint64_t* full = reinterpret_cast<uint64_t*>(s_bias + NST * KT);   // [NST]
+  uint64_t* empty = full + NST;                                      // [NST]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const MmaBlock<T> blk(p, KT);
@@ -1012,8 +1026,8 @@ __global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_f
 
   if (tid == 0) {
     for (int st = 0; st < NST; ++st) {
-      wgmma::mbar::init(full + st, 2 * 128);     // 128 copy arrivals + 128 plain ones
-      wgmma::mbar::init(empty + st, 128 * C);    // every consumer thread
+      wgmma::mbar::init(full + st, 2 * 128);   // 128 copy arrivals + 128 plain ones
+      wgmma::mbar::init(empty + st, 128 * C);  // every consumer thread
     }
   }
   for (int e = tid; e < R * (D / 8); e += Tile::kThreads) {  // Q, by every thread
@@ -1027,27 +1041,20 @@ __global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_f
   __syncthreads();  // Q and the initialised barriers are visible
 
   if (wg == 0) {
-    // ---- producer: thread tid copies piece c16 = tid % 16 of rows tid / 16 + 8·i of every K and V tile
+    // ---- producer: thread tid copies piece c16 = tid % 16 of rows tid / 16 + 8·i of every K and V tile (its
+    // list-entry loads may stall this warpgroup only: the stages ahead keep the consumers fed)
+    wgmma::setmaxnreg_dec<Tile::kProducerRegs>();
     constexpr int RSTEP = 128 / 16, NPIECE = KT / RSTEP;
     const int lc16 = tid % 16, lr0 = tid / 16;
     const uint32_t piece0 = (lc16 >> 3) * uint32_t(KT) * 128 + wgmma::sw128_offset(lr0, lc16 & 7);
     const uint32_t sK_addr = mma::smem_addr(sK) + piece0, sV_addr = mma::smem_addr(sV) + piece0;
-    int lnext[NPIECE];
-    auto fetch_list = [&](int kt) {
-      const int i0 = kt * KT + lr0;
-      const bool whole = (kt + 1) * KT <= p.topk;
-#pragma unroll
-      for (int i = 0; i < NPIECE; ++i)
-        lnext[i] = kt < n_tiles && (whole || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
-    };
-    fetch_list(0);
     for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST;
-      if (kt >= NST) wgmma::mbar::wait(empty + st, uint32_t((kt / NST - 1) & 1));  // consumers are done with it
+      const int st = kt % NST, i0 = kt * KT + lr0;
+      const bool whole = (kt + 1) * KT <= p.topk;
       int m[NPIECE];
 #pragma unroll
-      for (int i = 0; i < NPIECE; ++i) m[i] = lnext[i];
-      fetch_list(kt + 1);
+      for (int i = 0; i < NPIECE; ++i) m[i] = whole || i0 + i * RSTEP < p.topk ? blk.list[i0 + i * RSTEP] : -1;
+      if (kt >= NST) wgmma::mbar::wait(empty + st, uint32_t((kt / NST - 1) & 1));  // consumers are done with it
       const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
 #pragma unroll
       for (int i = 0; i < NPIECE; ++i) {
@@ -1068,6 +1075,7 @@ __global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_f
   }
 
   // ---- consumers: warpgroup c = wg - 1 owns rows 64c .. 64c + 63 (warp cw: 16 of them)
+  wgmma::setmaxnreg_inc<Tile::kConsumerRegs>();
   const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
   int pos[2];
   bool rvalid[2];
@@ -1082,11 +1090,11 @@ __global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_f
   mma::zero(o);
   float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
-  float sc[8][4];
-  float (&sc_flat)[32] = reinterpret_cast<float (&)[32]>(sc);
-  uint32_t pa[4][4];
+  float sc[NS][4];
+  float (&sc_flat)[NS * 4] = reinterpret_cast<float (&)[NS * 4]>(sc);
+  uint32_t pa[NS / 2][4];
   const uint64_t dq = wgmma::make_desc_sw128(sQ + c * 64 * 128, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
-                 dv0 = wgmma::make_desc_sw128(sV, 64u * 128, 1024);
+                 dv0 = wgmma::make_desc_sw128(sV, uint32_t(KT) * 128, 1024);
   // ping-pong: consumer c issues its S after named barrier 1 + c, then lets the other one go (barrier 2 - c);
   // consumer 1 lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
   if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
@@ -1096,14 +1104,14 @@ __global__ void __launch_bounds__(GaWsTile<C>::kThreads, 1) gathered_attention_f
     wgmma::fence_proxy_async_smem();
     if (C == 2) wgmma::named_sync(1 + c, 256);
     mma::zero(sc);
-    issue_qk<T, R>(sc_flat, dq, dk0 + ((st * Tile::kTileBytes) >> 4));
+    issue_qk<T, R, KT>(sc_flat, dq, dk0 + ((st * Tile::kTileBytes) >> 4));
     if (C == 2 && !(c == 1 && kt == n_tiles - 1)) wgmma::named_arrive(2 - c, 256);
     wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
     wgmma::fence_operand(sc_flat);
     wgmma::fence_operand(o_flat);
     if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
-    softmax_tile<T>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
-    issue_pv<T>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
+    softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+    issue_pv<T, KT>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
   }
   wgmma::wait<0>();
   wgmma::fence_operand(o_flat);
@@ -1185,22 +1193,32 @@ int wgmma_mode(const GatheredAttentionParams& p) {
   return 1;
 }
 
-template <typename T, int C>
+template <typename T, int C, int KT>
 cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream) {
-  auto kernel = gathered_attention_fwd_ws_kernel<T, C>;
-  const size_t smem = GaWsTile<C>::smem_bytes();
+  using Tile = GaWsTile<C, KT>;
+  auto kernel = gathered_attention_fwd_ws_kernel<T, C, KT>;
+  const size_t smem = Tile::smem_bytes();
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  const int group = p.heads / p.kv_heads, rows = GaWsTile<C>::kRows;
-  const dim3 grid((group * p.block_q + rows - 1) / rows, p.n_blocks * p.kv_heads, p.batch);
-  kernel<<<grid, GaWsTile<C>::kThreads, smem, stream>>>(p);
+  const int group = p.heads / p.kv_heads;
+  const dim3 grid((group * p.block_q + Tile::kRows - 1) / Tile::kRows, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, Tile::kThreads, smem, stream>>>(p);
   return cudaGetLastError();
+}
+
+/// Key tile of the warp-specialised forward for two consumers: 64, or 128 with DYSRA_GATHERED_ATTENTION_WS_KEYS=128.
+bool ws_keys_128() {
+  const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
+  return e && std::string(e) == "128";
 }
 
 template <typename T>
 cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t stream) {
   bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
-  if (mode == 3) return two ? launch_fwd_ws<T, 2>(p, stream) : launch_fwd_ws<T, 1>(p, stream);
+  if (mode == 3) {
+    if (!two) return launch_fwd_ws<T, 1, 64>(p, stream);
+    return ws_keys_128() ? launch_fwd_ws<T, 2, 128>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);
+  }
   if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
   return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);
 }

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dysra/ops/decode_attention.h"
@@ -393,10 +394,13 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
   // D 128 runs the warpgroup (wgmma) forward by default ("1"); every case also runs with the intra-warpgroup
-  // overlap ("2"), warp-specialised ("3") and with wgmma off ("0": the mma.sync kernels)
-  for (const char* wgmma : {"1", "2", "3", "0"}) {
-    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << wgmma);
+  // overlap ("2"), warp-specialised ("3", key tiles of 64 and of 128) and with wgmma off ("0": the mma.sync kernels)
+  const std::pair<const char*, const char*> modes[] = {{"1", "64"}, {"2", "64"}, {"3", "64"}, {"3", "128"}, {"0", "64"}};
+  for (const auto& [wgmma, ws_keys] : modes) {
+    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << wgmma
+                                      << " DYSRA_GATHERED_ATTENTION_WS_KEYS=" << ws_keys);
     ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", wgmma, 1);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WS_KEYS", ws_keys, 1);
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
     run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
     run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
@@ -406,6 +410,7 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
     run_gather_case({torch::kFloat16, 1, 129, 1, 1, 700, 128, 70, 1000, false, 0, false});
   }
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
+  ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
