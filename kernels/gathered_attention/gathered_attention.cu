@@ -1005,11 +1005,13 @@ struct GaWsTile {
   }
 };
 
-template <typename T, int C, int KT>
+template <typename T, int C, int KT, bool OVL = false>
 __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kMinBlocks)
     gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
   using Tile = GaWsTile<C, KT>;
   constexpr int R = Tile::kRows, D = 128, NST = Tile::kStages, NS = KT / 8;
+  // OVL: S of tile kt + 1 is issued before the softmax of tile kt (tiles kt - 1 .. kt + 1 in use: three stages)
+  static_assert(!OVL || NST >= 3, "the overlapped consumer loop needs three stages");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
   uint8_t* sQ = smem;                                                // SW128 rows, R rows
@@ -1098,20 +1100,55 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   // ping-pong: consumer c issues its S after named barrier 1 + c, then lets the other one go (barrier 2 - c);
   // consumer 1 lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
   if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
-  for (int kt = 0; kt < n_tiles; ++kt) {
+  // S of tile kt into acc, in this consumer's turn
+  auto issue_s = [&](float (&acc)[NS * 4], int kt) {
     const int st = kt % NST;
     wgmma::mbar::wait(full + st, uint32_t((kt / NST) & 1));
     wgmma::fence_proxy_async_smem();
     if (C == 2) wgmma::named_sync(1 + c, 256);
-    mma::zero(sc);
-    issue_qk<T, R, KT>(sc_flat, dq, dk0 + ((st * Tile::kTileBytes) >> 4));
+#pragma unroll
+    for (int i = 0; i < NS * 4; ++i) acc[i] = 0.f;
+    issue_qk<T, R, KT>(acc, dq, dk0 + ((st * Tile::kTileBytes) >> 4));
     if (C == 2 && !(c == 1 && kt == n_tiles - 1)) wgmma::named_arrive(2 - c, 256);
-    wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
-    wgmma::fence_operand(sc_flat);
-    wgmma::fence_operand(o_flat);
-    if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
-    softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
-    issue_pv<T, KT>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
+  };
+  if (!OVL) {
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      const int st = kt % NST;
+      issue_s(sc_flat, kt);
+      wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
+      wgmma::fence_operand(sc_flat);
+      wgmma::fence_operand(o_flat);
+      if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
+      softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      issue_pv<T, KT>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
+    }
+  } else {
+    float sn[NS * 4];
+    if (n_tiles > 0) {
+      issue_s(sc_flat, 0);
+      wgmma::wait<0>();
+      wgmma::fence_operand(sc_flat);
+    }
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      const int st = kt % NST;
+      const bool next = kt + 1 < n_tiles;
+      if (next) {
+        issue_s(sn, kt + 1);  // runs under the softmax below
+        wgmma::wait<1>();     // everything but that S: P V of tile kt - 1
+      } else {
+        wgmma::wait<0>();
+      }
+      wgmma::fence_operand(o_flat);
+      if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
+      softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      issue_pv<T, KT>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
+      if (next) {
+        wgmma::wait<1>();  // everything but that P V: S of tile kt + 1
+        wgmma::fence_operand(sn);
+#pragma unroll
+        for (int i = 0; i < NS * 4; ++i) sc_flat[i] = sn[i];
+      }
+    }
   }
   wgmma::wait<0>();
   wgmma::fence_operand(o_flat);
@@ -1193,10 +1230,10 @@ int wgmma_mode(const GatheredAttentionParams& p) {
   return 1;
 }
 
-template <typename T, int C, int KT>
+template <typename T, int C, int KT, bool OVL = false>
 cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream) {
   using Tile = GaWsTile<C, KT>;
-  auto kernel = gathered_attention_fwd_ws_kernel<T, C, KT>;
+  auto kernel = gathered_attention_fwd_ws_kernel<T, C, KT, OVL>;
   const size_t smem = Tile::smem_bytes();
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const int group = p.heads / p.kv_heads;
@@ -1210,6 +1247,12 @@ bool ws_keys_128() {
   const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
   return e && std::string(e) == "128";
 }
+/// DYSRA_GATHERED_ATTENTION_WS_OVERLAP=1: two consumers with 64-key tiles also overlap S of the next tile with the
+/// softmax of the current one (flash-attention-3's intra-warpgroup overlap on top of the ping-pong).
+bool ws_overlap() {
+  const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
+  return e && std::string(e) == "1";
+}
 
 template <typename T>
 cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t stream) {
@@ -1217,7 +1260,8 @@ cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t s
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
   if (mode == 3) {
     if (!two) return launch_fwd_ws<T, 1, 64>(p, stream);
-    return ws_keys_128() ? launch_fwd_ws<T, 2, 128>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);
+    if (ws_keys_128()) return launch_fwd_ws<T, 2, 128>(p, stream);
+    return ws_overlap() ? launch_fwd_ws<T, 2, 64, true>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);
   }
   if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
   return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);

@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "dysra/ops/decode_attention.h"
@@ -394,13 +393,20 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
   // D 128 runs the warpgroup (wgmma) forward by default ("1"); every case also runs with the intra-warpgroup
-  // overlap ("2"), warp-specialised ("3", key tiles of 64 and of 128) and with wgmma off ("0": the mma.sync kernels)
-  const std::pair<const char*, const char*> modes[] = {{"1", "64"}, {"2", "64"}, {"3", "64"}, {"3", "128"}, {"0", "64"}};
-  for (const auto& [wgmma, ws_keys] : modes) {
-    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << wgmma
-                                      << " DYSRA_GATHERED_ATTENTION_WS_KEYS=" << ws_keys);
-    ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", wgmma, 1);
-    ::setenv("DYSRA_GATHERED_ATTENTION_WS_KEYS", ws_keys, 1);
+  // overlap ("2"), warp-specialised ("3": key tiles of 64 and of 128, and 64 with the overlap) and with wgmma off
+  // ("0": the mma.sync kernels)
+  struct Mode {
+    const char *wgmma, *ws_keys, *ws_overlap;
+  };
+  const Mode modes[] = {{"1", "64", "0"}, {"2", "64", "0"}, {"3", "64", "0"},
+                        {"3", "128", "0"}, {"3", "64", "1"}, {"0", "64", "0"}};
+  for (const Mode& m : modes) {
+    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << m.wgmma
+                                      << " DYSRA_GATHERED_ATTENTION_WS_KEYS=" << m.ws_keys
+                                      << " DYSRA_GATHERED_ATTENTION_WS_OVERLAP=" << m.ws_overlap);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", m.wgmma, 1);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WS_KEYS", m.ws_keys, 1);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP", m.ws_overlap, 1);
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
     run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
     run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
@@ -411,6 +417,7 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
   }
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
+  ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
