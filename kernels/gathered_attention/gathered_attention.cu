@@ -481,11 +481,12 @@ __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, in
 
 /// One online-softmax step on a warp's 16 rows × 64 keys (a lane holds rows g and g + 8: index i >> 1 of its score
 /// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
-/// four lanes, moves the running max and sum, turns sc into P = exp2(s − max) and rescales the NT output tiles.
-template <int NT, int NS = 8>
-__device__ __forceinline__ void online_softmax_step(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
-                                                    float (&l_run)[2], float (&o)[NT][4]) {
-  float alpha[2], mref[2];
+/// four lanes, moves the running max and sum and turns sc into P = exp2(s − max); alpha: the factor that moves the
+/// output rows to the new max (rescale_rows).
+template <int NS = 8>
+__device__ __forceinline__ void online_softmax_p(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
+                                                 float (&l_run)[2], float (&alpha)[2]) {
+  float mref[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
@@ -505,6 +506,11 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[NS][4], float (&
     }
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
+}
+
+/// Output rows g (fragments 0, 1) and g + 8 (2, 3) times alpha.
+template <int NT>
+__device__ __forceinline__ void rescale_rows(float (&o)[NT][4], const float (&alpha)[2]) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     o[nt][0] *= alpha[0];
@@ -512,6 +518,15 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[NS][4], float (&
     o[nt][2] *= alpha[1];
     o[nt][3] *= alpha[1];
   }
+}
+
+/// online_softmax_p, then the NT output tiles rescaled.
+template <int NT, int NS = 8>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
+                                                    float (&l_run)[2], float (&o)[NT][4]) {
+  float alpha[2];
+  online_softmax_p<NS>(sc, mx, m_run, l_run, alpha);
+  rescale_rows<NT>(o, alpha);
 }
 
 template <typename T, int D>
@@ -786,12 +801,12 @@ __device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[KE
   wgmma::commit();
 }
 
-/// Online softmax of one key tile on the S accumulators (masking padding and causal positions through the tile's
-/// list entries `ib`): updates the running max / sum, rescales o, and returns P as A fragments.
-template <typename T, int NS = 8>
-__device__ __forceinline__ void softmax_tile(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
-                                             bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
-                                             float (&o)[16][4], uint32_t (&pa)[NS / 2][4], int q4) {
+/// Online softmax of one key tile on the S accumulators, masking padding and causal positions through the tile's
+/// list entries `ib`: moves the running max / sum, turns sc into P (fp32) and gives the output rows' factor alpha.
+template <int NS = 8>
+__device__ __forceinline__ void softmax_scores(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
+                                               bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
+                                               int q4, float (&alpha)[2]) {
   float mx[2] = {-INFINITY, -INFINITY};
   if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
 #pragma unroll
@@ -816,7 +831,17 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[NS][4], const int* ib, 
       }
     }
   }
-  online_softmax_step<16, NS>(sc, mx, m_run, l_run, o);
+  online_softmax_p<NS>(sc, mx, m_run, l_run, alpha);
+}
+
+/// softmax_scores, then o rescaled and P returned as A fragments.
+template <typename T, int NS = 8>
+__device__ __forceinline__ void softmax_tile(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
+                                             bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
+                                             float (&o)[16][4], uint32_t (&pa)[NS / 2][4], int q4) {
+  float alpha[2];
+  softmax_scores<NS>(sc, ib, bias, pos, causal, qk_scale, m_run, l_run, q4, alpha);
+  rescale_rows<16>(o, alpha);
   mma::c_to_a<T, NS / 2>(pa, sc);
 }
 
@@ -983,11 +1008,16 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
 
 // Warp-specialised warpgroup forward (mode 3, opt-in), D = 128: warpgroup 0 of the block only gathers (cp.async
 // into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
-// compute. Stages are handed over by mbarriers: full[s] completes when the producer's copies of the stage have
-// landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a plain
-// arrive); empty[s] when every consumer thread has waited on its last wgmma reading the stage. With two consumers
-// their S = Q Kᵀ issues take turns through two named barriers (flash-attention-3's ping-pong), so one warpgroup's
-// softmax runs under the other's matrix products; P V of a tile runs on until the next tile's S has been waited.
+// compute. K and V of a stage are handed over by their own mbarriers: fullK[s] completes when the producer's K
+// copies have landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a
+// plain arrive), fullV[s] when its V copies have; emptyK[s] / emptyV[s] when every consumer thread has waited on its
+// wgmma reading the stage's K (S) / V (P V), so the gather of K of a later tile never waits for P V. With two
+// consumers their matrix-product issues take turns through two named barriers (flash-attention-3's ping-pong), so one
+// warpgroup's softmax runs under the other's products.
+// Consumer loops: plain (OVL = false): S of tile kt, wait, softmax, P V of tile kt left running until the next S
+// has been waited. Overlapped (OVL, flash-attention-3's intra-warpgroup overlap): S of tile kt and P V of tile kt - 1
+// are issued together; the softmax of tile kt runs under that P V, and o is rescaled (and P of tile kt written over
+// the registers P V of tile kt - 1 read) only after it has been waited: no more registers than the plain loop.
 // Registers: the producer hands most of its registers to the consumers (setmaxnreg); one consumer per block (lists
 // of 64 rows) keeps two blocks per SM.
 template <int C, int KT>
@@ -995,13 +1025,13 @@ struct GaWsTile {
   static_assert((C == 1 || C == 2) && (KT == 64 || KT == 128), "one or two consumers, key tiles of 64 or 128");
   static constexpr int kRows = 64 * C, kKeys = KT, kThreads = 128 * (C + 1), kMinBlocks = C == 1 ? 2 : 1;
   static constexpr int kStages = KT == 128 ? 2 : (C == 2 ? 4 : 2);
-  // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 40 and its
+  // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 64 and its
   // share goes to the consumers
-  static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 40;
+  static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 64;
   static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
   static constexpr size_t smem_bytes() {
-    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 2 * 8 * kStages;
+    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 4 * 8 * kStages;
   }
 };
 
@@ -1010,8 +1040,6 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
   using Tile = GaWsTile<C, KT>;
   constexpr int R = Tile::kRows, D = 128, NST = Tile::kStages, NS = KT / 8;
-  // OVL: S of tile kt + 1 is issued before the softmax of tile kt (tiles kt - 1 .. kt + 1 in use: three stages)
-  static_assert(!OVL || NST >= 3, "the overlapped consumer loop needs three stages");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
   uint8_t* sQ = smem;                                                // SW128 rows, R rows
@@ -1019,8 +1047,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   uint8_t* sV = sK + NST * Tile::kTileBytes;                         // [NST]
   int* s_idx = reinterpret_cast<int*>(sV + NST * Tile::kTileBytes);  // [NST][KT]
   float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);        // [NST][KT] 0, or -inf for padding
-  uint64_t* full = reinterpret_cast<uint64_t*>(s_bias + NST * KT);   // [NST]
-  uint64_t* empty = full + NST;                                      // [NST]
+  uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST] each
+  uint64_t *full_v = full_k + NST, *empty_k = full_v + NST, *empty_v = empty_k + NST;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const MmaBlock<T> blk(p, KT);
@@ -1028,8 +1056,10 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
 
   if (tid == 0) {
     for (int st = 0; st < NST; ++st) {
-      wgmma::mbar::init(full + st, 2 * 128);   // 128 copy arrivals + 128 plain ones
-      wgmma::mbar::init(empty + st, 128 * C);  // every consumer thread
+      wgmma::mbar::init(full_k + st, 2 * 128);  // 128 copy arrivals + 128 plain ones (list entries)
+      wgmma::mbar::init(full_v + st, 128);      // copy arrivals
+      wgmma::mbar::init(empty_k + st, 128 * C);  // every consumer thread
+      wgmma::mbar::init(empty_v + st, 128 * C);
     }
   }
   for (int e = tid; e < R * (D / 8); e += Tile::kThreads) {  // Q, by every thread
@@ -1053,24 +1083,30 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     for (int kt = 0; kt < n_tiles; ++kt) {
       const int st = kt % NST, i0 = kt * KT + lr0;
       const bool whole = (kt + 1) * KT <= p.topk;
+      const uint32_t parity = uint32_t((kt / NST - 1) & 1);  // of the phase that released the stage (kt >= NST)
       int m[NPIECE];
 #pragma unroll
       for (int i = 0; i < NPIECE; ++i) m[i] = whole || i0 + i * RSTEP < p.topk ? blk.list[i0 + i * RSTEP] : -1;
-      if (kt >= NST) wgmma::mbar::wait(empty + st, uint32_t((kt / NST - 1) & 1));  // consumers are done with it
+      if (kt >= NST) wgmma::mbar::wait(empty_k + st, parity);  // every S that read the stage's K is done
       const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
 #pragma unroll
       for (int i = 0; i < NPIECE; ++i) {
         const bool ok = m[i] >= 0;
-        const size_t off = size_t(ok ? m[i] : 0) * p.kv_stride_n + lc16 * 8;
-        mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + off, ok);
-        mma::cp_async_16(vd + i * RSTEP * 128, blk.vg + off, ok);
+        mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + size_t(ok ? m[i] : 0) * p.kv_stride_n + lc16 * 8, ok);
         if (lc16 == 0) {
           s_idx[st * KT + lr0 + i * RSTEP] = m[i];
           s_bias[st * KT + lr0 + i * RSTEP] = ok ? 0.f : -INFINITY;
         }
       }
-      wgmma::mbar::arrive(full + st);
-      wgmma::mbar::arrive_cp_async(full + st);
+      wgmma::mbar::arrive(full_k + st);
+      wgmma::mbar::arrive_cp_async(full_k + st);
+      if (kt >= NST) wgmma::mbar::wait(empty_v + st, parity);  // every P V that read the stage's V is done
+#pragma unroll
+      for (int i = 0; i < NPIECE; ++i) {
+        const bool ok = m[i] >= 0;
+        mma::cp_async_16(vd + i * RSTEP * 128, blk.vg + size_t(ok ? m[i] : 0) * p.kv_stride_n + lc16 * 8, ok);
+      }
+      wgmma::mbar::arrive_cp_async(full_v + st);
     }
     mma::cp_async_wait<0>();  // (no copy outlives its thread)
     return;
@@ -1097,58 +1133,71 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   uint32_t pa[NS / 2][4];
   const uint64_t dq = wgmma::make_desc_sw128(sQ + c * 64 * 128, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
                  dv0 = wgmma::make_desc_sw128(sV, uint32_t(KT) * 128, 1024);
-  // ping-pong: consumer c issues its S after named barrier 1 + c, then lets the other one go (barrier 2 - c);
-  // consumer 1 lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
+  auto dk = [&](int st) { return dk0 + ((st * Tile::kTileBytes) >> 4); };
+  auto dv = [&](int st) { return dv0 + ((st * Tile::kTileBytes) >> 4); };
+  auto phase = [&](int kt) { return uint32_t((kt / NST) & 1); };
+  // ping-pong: consumer c issues after named barrier 1 + c, then lets the other one go (barrier 2 - c); consumer 1
+  // lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
   if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
-  // S of tile kt into acc, in this consumer's turn
-  auto issue_s = [&](float (&acc)[NS * 4], int kt) {
-    const int st = kt % NST;
-    wgmma::mbar::wait(full + st, uint32_t((kt / NST) & 1));
-    wgmma::fence_proxy_async_smem();
+  auto turn_begin = [&]() {
     if (C == 2) wgmma::named_sync(1 + c, 256);
-#pragma unroll
-    for (int i = 0; i < NS * 4; ++i) acc[i] = 0.f;
-    issue_qk<T, R, KT>(acc, dq, dk0 + ((st * Tile::kTileBytes) >> 4));
+  };
+  auto turn_end = [&](int kt) {
     if (C == 2 && !(c == 1 && kt == n_tiles - 1)) wgmma::named_arrive(2 - c, 256);
   };
   if (!OVL) {
     for (int kt = 0; kt < n_tiles; ++kt) {
       const int st = kt % NST;
-      issue_s(sc_flat, kt);
+      wgmma::mbar::wait(full_k + st, phase(kt));
+      wgmma::fence_proxy_async_smem();
+      turn_begin();
+      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+      turn_end(kt);
       wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
       wgmma::fence_operand(sc_flat);
       wgmma::fence_operand(o_flat);
-      if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
+      wgmma::mbar::arrive(empty_k + st);
+      if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NST);
       softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
-      issue_pv<T, KT>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
+      wgmma::mbar::wait(full_v + st, phase(kt));
+      wgmma::fence_proxy_async_smem();
+      issue_pv<T, KT>(o_flat, pa, dv(st));
     }
-  } else {
-    float sn[NS * 4];
-    if (n_tiles > 0) {
-      issue_s(sc_flat, 0);
-      wgmma::wait<0>();
+  } else if (n_tiles > 0) {
+    float alpha[2];
+    wgmma::mbar::wait(full_k, 0);
+    wgmma::fence_proxy_async_smem();
+    turn_begin();
+    issue_qk<T, R, KT>(sc_flat, dq, dk(0));
+    turn_end(0);
+    wgmma::wait<0>();
+    wgmma::fence_operand(sc_flat);
+    wgmma::mbar::arrive(empty_k);
+    softmax_scores<NS>(sc, s_idx, s_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha);  // (o is zero)
+    mma::c_to_a<T, NS / 2>(pa, sc);
+    for (int kt = 1; kt < n_tiles; ++kt) {
+      const int st = kt % NST, sp = (kt - 1) % NST;
+      wgmma::mbar::wait(full_k + st, phase(kt));
+      wgmma::mbar::wait(full_v + sp, phase(kt - 1));
+      wgmma::fence_proxy_async_smem();
+      turn_begin();
+      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+      issue_pv<T, KT>(o_flat, pa, dv(sp));
+      turn_end(kt);
+      wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
       wgmma::fence_operand(sc_flat);
-    }
-    for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST;
-      const bool next = kt + 1 < n_tiles;
-      if (next) {
-        issue_s(sn, kt + 1);  // runs under the softmax below
-        wgmma::wait<1>();     // everything but that S: P V of tile kt - 1
-      } else {
-        wgmma::wait<0>();
-      }
+      wgmma::mbar::arrive(empty_k + st);
+      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha);
+      wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
-      if (kt > 0) wgmma::mbar::arrive(empty + (kt - 1) % NST);
-      softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
-      issue_pv<T, KT>(o_flat, pa, dv0 + ((st * Tile::kTileBytes) >> 4));
-      if (next) {
-        wgmma::wait<1>();  // everything but that P V: S of tile kt + 1
-        wgmma::fence_operand(sn);
-#pragma unroll
-        for (int i = 0; i < NS * 4; ++i) sc_flat[i] = sn[i];
-      }
+      wgmma::mbar::arrive(empty_v + sp);
+      rescale_rows<16>(o, alpha);
+      mma::c_to_a<T, NS / 2>(pa, sc);
     }
+    const int sl = (n_tiles - 1) % NST;
+    wgmma::mbar::wait(full_v + sl, phase(n_tiles - 1));
+    wgmma::fence_proxy_async_smem();
+    issue_pv<T, KT>(o_flat, pa, dv(sl));
   }
   wgmma::wait<0>();
   wgmma::fence_operand(o_flat);
@@ -1247,8 +1296,8 @@ bool ws_keys_128() {
   const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
   return e && std::string(e) == "128";
 }
-/// DYSRA_GATHERED_ATTENTION_WS_OVERLAP=1: two consumers with 64-key tiles also overlap S of the next tile with the
-/// softmax of the current one (flash-attention-3's intra-warpgroup overlap on top of the ping-pong).
+/// DYSRA_GATHERED_ATTENTION_WS_OVERLAP=1: the consumers issue S of a tile with P V of the one before and run the
+/// softmax under that P V (flash-attention-3's intra-warpgroup overlap; with two consumers, on top of the ping-pong).
 bool ws_overlap() {
   const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
   return e && std::string(e) == "1";
@@ -1259,9 +1308,10 @@ cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t s
   bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
   if (mode == 3) {
-    if (!two) return launch_fwd_ws<T, 1, 64>(p, stream);
-    if (ws_keys_128()) return launch_fwd_ws<T, 2, 128>(p, stream);
-    return ws_overlap() ? launch_fwd_ws<T, 2, 64, true>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);
+    const bool ovl = ws_overlap();
+    if (!two) return ovl ? launch_fwd_ws<T, 1, 64, true>(p, stream) : launch_fwd_ws<T, 1, 64>(p, stream);
+    if (ws_keys_128()) return ovl ? launch_fwd_ws<T, 2, 128, true>(p, stream) : launch_fwd_ws<T, 2, 128>(p, stream);
+    return ovl ? launch_fwd_ws<T, 2, 64, true>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);
   }
   if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
   return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);

@@ -393,13 +393,14 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
   // D 128 runs the warpgroup (wgmma) forward by default ("1"); every case also runs with the intra-warpgroup
-  // overlap ("2"), warp-specialised ("3": key tiles of 64 and of 128, and 64 with the overlap) and with wgmma off
+  // overlap ("2"), warp-specialised ("3": key tiles of 64 and of 128, each plain and overlapped) and with wgmma off
   // ("0": the mma.sync kernels)
   struct Mode {
     const char *wgmma, *ws_keys, *ws_overlap;
   };
   const Mode modes[] = {{"1", "64", "0"}, {"2", "64", "0"}, {"3", "64", "0"},
-                        {"3", "128", "0"}, {"3", "64", "1"}, {"0", "64", "0"}};
+                        {"3", "128", "0"}, {"3", "64", "1"}, {"3", "128", "1"},
+                        {"0", "64", "0"}};
   for (const Mode& m : modes) {
     SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << m.wgmma
                                       << " DYSRA_GATHERED_ATTENTION_WS_KEYS=" << m.ws_keys
