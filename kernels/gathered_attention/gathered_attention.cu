@@ -481,11 +481,11 @@ __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, in
 
 /// One online-softmax step on a warp's 16 rows × 64 keys (a lane holds rows g and g + 8: index i >> 1 of its score
 /// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
-/// four lanes, moves the running max and sum and turns sc into P = exp2(s − max); alpha: the factor that moves the
-/// output rows to the new max (rescale_rows).
-template <int NS = 8>
+/// four lanes, moves the running max and sum and turns sc into P = exp2(s − max) (SCALE: exp2(s·scale − max), for
+/// scores not yet scaled whose maxima mx are); alpha: the factor that moves the output rows to the new max (rescale_rows).
+template <int NS = 8, bool SCALE = false>
 __device__ __forceinline__ void online_softmax_p(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
-                                                 float (&l_run)[2], float (&alpha)[2]) {
+                                                 float (&l_run)[2], float (&alpha)[2], float scale = 1.f) {
   float mref[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
@@ -501,7 +501,7 @@ __device__ __forceinline__ void online_softmax_p(float (&sc)[NS][4], float (&mx)
   for (int nt = 0; nt < NS; ++nt)
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
+      sc[nt][i] = fast_exp2(SCALE ? fmaf(sc[nt][i], scale, -mref[i >> 1]) : sc[nt][i] - mref[i >> 1]);
       lsum[i >> 1] += sc[nt][i];
     }
 #pragma unroll
@@ -803,11 +803,22 @@ __device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[KE
 
 /// Online softmax of one key tile on the S accumulators, masking padding and causal positions through the tile's
 /// list entries `ib`: moves the running max / sum, turns sc into P (fp32) and gives the output rows' factor alpha.
+/// `unmasked`: the caller knows that nothing in the tile is masked (and qk_scale > 0).
 template <int NS = 8>
 __device__ __forceinline__ void softmax_scores(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
                                                bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
-                                               int q4, float (&alpha)[2]) {
+                                               int q4, float (&alpha)[2], bool unmasked = false) {
   float mx[2] = {-INFINITY, -INFINITY};
+  if (unmasked) {  // no padding in the tile, not causal, qk_scale > 0: the max of the raw scores, scaled in the exp
+#pragma unroll
+    for (int nt = 0; nt < NS; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) mx[i >> 1] = fmaxf(mx[i >> 1], sc[nt][i]);
+    mx[0] *= qk_scale;
+    mx[1] *= qk_scale;
+    online_softmax_p<NS, true>(sc, mx, m_run, l_run, alpha, qk_scale);
+    return;
+  }
   if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
 #pragma unroll
     for (int nt = 0; nt < NS; ++nt) {
@@ -1031,7 +1042,8 @@ struct GaWsTile {
   static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
   static constexpr size_t smem_bytes() {
-    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 4 * 8 * kStages;
+    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 4 * 8 * kStages +
+           4 * 4 * kStages;
   }
 };
 
@@ -1049,6 +1061,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);        // [NST][KT] 0, or -inf for padding
   uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST] each
   uint64_t *full_v = full_k + NST, *empty_k = full_v + NST, *empty_v = empty_k + NST;
+  int* s_whole = reinterpret_cast<int*>(empty_v + NST);  // [NST][4]: producer warp w's rows of the stage unpadded
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const MmaBlock<T> blk(p, KT);
@@ -1073,38 +1086,52 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   __syncthreads();  // Q and the initialised barriers are visible
 
   if (wg == 0) {
-    // ---- producer: thread tid copies piece c16 = tid % 16 of rows tid / 16 + 8·i of every K and V tile (its
-    // list-entry loads may stall this warpgroup only: the stages ahead keep the consumers fed)
+    // ---- producer: four threads per key row (rows tid / 4 + 32·i of the tile): thread q = tid % 4 copies the 16-byte
+    // pieces 4j + q (j < 4) of its rows, so one copy instruction of a warp reads 64 contiguous bytes of each of its 8
+    // rows, and each row's address is made once. The swizzled destination of piece 4j + q of row r is region j / 2,
+    // chunk (4 (j % 2) + q) ^ (r % 8): two per-thread offsets plus constants.
     wgmma::setmaxnreg_dec<Tile::kProducerRegs>();
-    constexpr int RSTEP = 128 / 16, NPIECE = KT / RSTEP;
-    const int lc16 = tid % 16, lr0 = tid / 16;
-    const uint32_t piece0 = (lc16 >> 3) * uint32_t(KT) * 128 + wgmma::sw128_offset(lr0, lc16 & 7);
-    const uint32_t sK_addr = mma::smem_addr(sK) + piece0, sV_addr = mma::smem_addr(sV) + piece0;
+    constexpr int NROW = KT / 32;
+    const int q = tid % 4, lr = tid / 4;
+    const uint32_t o_even = lr * 128 + ((q ^ (lr & 7)) << 4), o_odd = lr * 128 + (((4 + q) ^ (lr & 7)) << 4);
+    const uint32_t sK_addr = mma::smem_addr(sK), sV_addr = mma::smem_addr(sV);
+    const T *kq = blk.kg + q * 8, *vq = blk.vg + q * 8;
     for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST, i0 = kt * KT + lr0;
+      const int st = kt % NST, i0 = kt * KT + lr;
       const bool whole = (kt + 1) * KT <= p.topk;
       const uint32_t parity = uint32_t((kt / NST - 1) & 1);  // of the phase that released the stage (kt >= NST)
-      int m[NPIECE];
+      int m[NROW];
 #pragma unroll
-      for (int i = 0; i < NPIECE; ++i) m[i] = whole || i0 + i * RSTEP < p.topk ? blk.list[i0 + i * RSTEP] : -1;
+      for (int i = 0; i < NROW; ++i) m[i] = whole || i0 + 32 * i < p.topk ? blk.list[i0 + 32 * i] : -1;
       if (kt >= NST) wgmma::mbar::wait(empty_k + st, parity);  // every S that read the stage's K is done
       const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
 #pragma unroll
-      for (int i = 0; i < NPIECE; ++i) {
+      for (int i = 0; i < NROW; ++i) {
         const bool ok = m[i] >= 0;
-        mma::cp_async_16(kd + i * RSTEP * 128, blk.kg + size_t(ok ? m[i] : 0) * p.kv_stride_n + lc16 * 8, ok);
-        if (lc16 == 0) {
-          s_idx[st * KT + lr0 + i * RSTEP] = m[i];
-          s_bias[st * KT + lr0 + i * RSTEP] = ok ? 0.f : -INFINITY;
+        const T* src = kq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma::cp_async_16(kd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
+        if (q == 0) {
+          s_idx[st * KT + lr + 32 * i] = m[i];
+          s_bias[st * KT + lr + 32 * i] = ok ? 0.f : -INFINITY;
         }
       }
+      bool unpadded = true;
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[i] >= 0;
+      unpadded = __all_sync(0xffffffffu, unpadded);
+      if (lane == 0) s_whole[st * 4 + warp] = unpadded;
       wgmma::mbar::arrive(full_k + st);
       wgmma::mbar::arrive_cp_async(full_k + st);
       if (kt >= NST) wgmma::mbar::wait(empty_v + st, parity);  // every P V that read the stage's V is done
 #pragma unroll
-      for (int i = 0; i < NPIECE; ++i) {
+      for (int i = 0; i < NROW; ++i) {
         const bool ok = m[i] >= 0;
-        mma::cp_async_16(vd + i * RSTEP * 128, blk.vg + size_t(ok ? m[i] : 0) * p.kv_stride_n + lc16 * 8, ok);
+        const T* src = vq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma::cp_async_16(vd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
       }
       wgmma::mbar::arrive_cp_async(full_v + st);
     }
@@ -1124,6 +1151,11 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     rvalid[hf] = ri.valid;
   }
   const float qk_scale = p.scale * kLog2e;
+  // a tile whose list entries are all valid needs no mask unless causal (the unmasked softmax needs qk_scale > 0)
+  auto unmasked = [&](int st) {
+    const int4 w = *reinterpret_cast<const int4*>(s_whole + st * 4);
+    return !p.causal && qk_scale > 0.f && (w.x & w.y & w.z & w.w);
+  };
   float o[16][4];
   mma::zero(o);
   float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
@@ -1158,7 +1190,11 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::fence_operand(o_flat);
       wgmma::mbar::arrive(empty_k + st);
       if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NST);
-      softmax_tile<T, NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, o, pa, q4);
+      float alpha[2];
+      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+                         unmasked(st));
+      rescale_rows<16>(o, alpha);
+      mma::c_to_a<T, NS / 2>(pa, sc);
       wgmma::mbar::wait(full_v + st, phase(kt));
       wgmma::fence_proxy_async_smem();
       issue_pv<T, KT>(o_flat, pa, dv(st));
@@ -1173,7 +1209,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     wgmma::wait<0>();
     wgmma::fence_operand(sc_flat);
     wgmma::mbar::arrive(empty_k);
-    softmax_scores<NS>(sc, s_idx, s_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha);  // (o is zero)
+    softmax_scores<NS>(sc, s_idx, s_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0));  // (o = 0)
     mma::c_to_a<T, NS / 2>(pa, sc);
     for (int kt = 1; kt < n_tiles; ++kt) {
       const int st = kt % NST, sp = (kt - 1) % NST;
@@ -1187,7 +1223,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
       wgmma::fence_operand(sc_flat);
       wgmma::mbar::arrive(empty_k + st);
-      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha);
+      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+                         unmasked(st));
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
       wgmma::mbar::arrive(empty_v + sp);

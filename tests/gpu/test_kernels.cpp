@@ -330,12 +330,14 @@ struct GatherCase {
   bool causal;
   int64_t offset;
   bool noncontig;
+  bool padded = true;  // ~1/9 of the list entries are padding (-1); false: none (whole tiles take unmasked softmax)
 };
 
 void run_gather_case(const GatherCase& c) {
   SCOPED_TRACE(::testing::Message() << dname(c.dtype) << " b" << c.b << " Tq" << c.tq << " h" << c.h << " hkv"
                                     << c.hkv << " N" << c.n << " D" << c.d << " K" << c.k << " block_q" << c.block_q
-                                    << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig);
+                                    << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig
+                                    << " padded" << c.padded);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   // strided q: a view into wider rows (at an offset of 8 elements, so 16-byte aligned rows stay aligned)
   Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 16}, f64), c.dtype);
@@ -344,7 +346,7 @@ void run_gather_case(const GatherCase& c) {
   Tensor k = c.noncontig ? kv_packed.select(3, 0) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   Tensor v = c.noncontig ? kv_packed.select(3, 1) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   const int64_t nb = (c.tq + c.block_q - 1) / c.block_q;
-  auto idx = torch::randint(-c.n / 8, c.n, {c.b, c.hkv, nb, c.k}, torch::kInt64);  // ~1/9 padding, may repeat
+  auto idx = torch::randint(c.padded ? -c.n / 8 : 0, c.n, {c.b, c.hkv, nb, c.k}, torch::kInt64);  // may repeat
   idx = idx.clamp_min(-1).to(torch::kCUDA);
   ops::GatheredAttentionOptions opt;
   opt.block_q = c.block_q;
@@ -415,6 +417,9 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
     // lists shared by >= 128 rows: the wide (128-row) forward; two warpgroups per block on the wgmma path
     run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 150, 300, true, 100, true});
     run_gather_case({torch::kFloat16, 1, 129, 1, 1, 700, 128, 70, 1000, false, 0, false});
+    // no padding: whole key tiles of non-causal lists skip the mask (warp-specialised forward), the last one is partial
+    run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 300, 48, false, 0, false, false});
+    run_gather_case({torch::kFloat16, 1, 300, 4, 2, 1000, 128, 200, 300, false, 0, true, false});
   }
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
