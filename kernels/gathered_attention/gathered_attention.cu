@@ -1021,8 +1021,9 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
 // into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
 // compute. K and V of a stage are handed over by their own mbarriers: fullK[s] completes when the producer's K
 // copies have landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a
-// plain arrive), fullV[s] when its V copies have; emptyK[s] / emptyV[s] when every consumer thread has waited on its
-// wgmma reading the stage's K (S) / V (P V), so the gather of K of a later tile never waits for P V. With two
+// plain arrive), fullV[s] when its V copies have; emptyK[s] when every consumer thread has waited on its S reading the
+// stage's K and read the stage's list entries (softmax), emptyV[s] when it has waited on its P V reading the stage's
+// V, so the gather of K of a later tile never waits for P V. With two
 // consumers their matrix-product issues take turns through two named barriers (flash-attention-3's ping-pong), so one
 // warpgroup's softmax runs under the other's products.
 // Consumer loops: plain (OVL = false): S of tile kt, wait, softmax, P V of tile kt left running until the next S
@@ -1188,11 +1189,11 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
       wgmma::fence_operand(sc_flat);
       wgmma::fence_operand(o_flat);
-      wgmma::mbar::arrive(empty_k + st);
       if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NST);
       float alpha[2];
       softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
                          unmasked(st));
+      wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
       rescale_rows<16>(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
       wgmma::mbar::wait(full_v + st, phase(kt));
@@ -1208,8 +1209,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     turn_end(0);
     wgmma::wait<0>();
     wgmma::fence_operand(sc_flat);
-    wgmma::mbar::arrive(empty_k);
     softmax_scores<NS>(sc, s_idx, s_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0));  // (o = 0)
+    wgmma::mbar::arrive(empty_k);
     mma::c_to_a<T, NS / 2>(pa, sc);
     for (int kt = 1; kt < n_tiles; ++kt) {
       const int st = kt % NST, sp = (kt - 1) % NST;
@@ -1222,9 +1223,9 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       turn_end(kt);
       wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
       wgmma::fence_operand(sc_flat);
-      wgmma::mbar::arrive(empty_k + st);
       softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
                          unmasked(st));
+      wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
       wgmma::mbar::arrive(empty_v + sp);
