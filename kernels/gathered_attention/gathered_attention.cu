@@ -1017,7 +1017,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
 }
 
-// Warp-specialised warpgroup forward (mode 3, opt-in), D = 128: warpgroup 0 of the block only gathers (cp.async
+// Warp-specialised warpgroup forward (mode 3, the default for D = 128): warpgroup 0 of the block only gathers (cp.async
 // into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
 // compute. K and V of a stage are handed over by their own mbarriers: fullK[s] completes when the producer's K
 // copies have landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a
@@ -1303,18 +1303,18 @@ cudaError_t launch_fwd_wgmma(const GatheredAttentionParams& p, cudaStream_t stre
   return cudaGetLastError();
 }
 
-/// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =2 runs
-/// it with flash-attention-3's intra-warpgroup overlap (slower here: more registers), =3 the warp-specialised
-/// kernel, anything else (default) the plain one. Lists shared by >= 128 rows run two
-/// warpgroups per block (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
+/// D = 128 takes a warpgroup (wgmma) forward: by default (3) the warp-specialised one;
+/// DYSRA_GATHERED_ATTENTION_WGMMA=1 the one without a producer warpgroup (=2: with flash-attention-3's intra-warpgroup
+/// overlap), =0 the mma.sync kernels. Lists shared by >= 128 rows run two consumer (or compute) warpgroups per block
+/// (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
 int wgmma_mode(const GatheredAttentionParams& p) {
   if (p.dim != 128) return 0;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WGMMA")) {
     if (std::string(e) == "0") return 0;
+    if (std::string(e) == "1") return 1;
     if (std::string(e) == "2") return 2;
-    if (std::string(e) == "3") return 3;
   }
-  return 1;
+  return 3;
 }
 
 template <typename T, int C, int KT, bool OVL = false>
@@ -1329,16 +1329,18 @@ cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream)
   return cudaGetLastError();
 }
 
-/// Key tile of the warp-specialised forward for two consumers: 64, or 128 with DYSRA_GATHERED_ATTENTION_WS_KEYS=128.
+/// Key tile of the warp-specialised forward for two consumers: 128, or 64 with DYSRA_GATHERED_ATTENTION_WS_KEYS=64
+/// (one consumer: always 64).
 bool ws_keys_128() {
   const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
-  return e && std::string(e) == "128";
+  return !(e && std::string(e) == "64");
 }
-/// DYSRA_GATHERED_ATTENTION_WS_OVERLAP=1: the consumers issue S of a tile with P V of the one before and run the
-/// softmax under that P V (flash-attention-3's intra-warpgroup overlap; with two consumers, on top of the ping-pong).
+/// The consumers issue S of a tile with P V of the one before and run the softmax under that P V (flash-attention-3's
+/// intra-warpgroup overlap; with two consumers, on top of the ping-pong); DYSRA_GATHERED_ATTENTION_WS_OVERLAP=0: S,
+/// softmax, P V in turn.
 bool ws_overlap() {
   const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
-  return e && std::string(e) == "1";
+  return !(e && std::string(e) == "0");
 }
 
 template <typename T>

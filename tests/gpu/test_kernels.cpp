@@ -394,9 +394,9 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 // early rows.
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
-  // D 128 runs the warpgroup (wgmma) forward by default ("1"); every case also runs with the intra-warpgroup
-  // overlap ("2"), warp-specialised ("3": key tiles of 64 and of 128, each plain and overlapped) and with wgmma off
-  // ("0": the mma.sync kernels)
+  // D 128 runs the warp-specialised warpgroup (wgmma) forward by default ("3", overlapped, 128-key tiles for two
+  // consumers); every case runs in each variant of it (key tiles of 64 and of 128, plain and overlapped), in the
+  // wgmma forward without a producer ("1", and "2" with the intra-warpgroup overlap) and with wgmma off ("0")
   struct Mode {
     const char *wgmma, *ws_keys, *ws_overlap;
   };
