@@ -370,6 +370,18 @@ __device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int 
   return ri;
 }
 
+/// A lane's two accumulator rows r and r + 8 of the block: their query positions (memory rows are int32 indices: a
+/// larger position sees every row) and whether they exist.
+__device__ __forceinline__ void lane_rows(const GatheredAttentionParams& p, int r, int rows, int (&pos)[2],
+                                          bool (&valid)[2]) {
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, r + 8 * hf, rows);
+    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
+    valid[hf] = ri.valid;
+  }
+}
+
 /// What every tensor-core block reads: its batch, kv head and list, and k/v at that (b, g).
 template <typename T>
 struct MmaBlock {
@@ -925,14 +937,9 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     __syncthreads();
   };
 
-  int pos[2];  // (memory rows are int32 indices: a larger position sees every row)
+  int pos[2];
   bool rvalid[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
-    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
-    rvalid[hf] = ri.valid;
-  }
+  lane_rows(p, row0 + g8, R, pos, rvalid);
   const float qk_scale = p.scale * kLog2e;
   float o[16][4];
   mma::zero(o);
@@ -1145,12 +1152,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
   int pos[2];
   bool rvalid[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
-    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
-    rvalid[hf] = ri.valid;
-  }
+  lane_rows(p, row0 + g8, R, pos, rvalid);
   const float qk_scale = p.scale * kLog2e;
   // a tile whose list entries are all valid needs no mask unless causal (the unmasked softmax needs qk_scale > 0)
   auto unmasked = [&](int st) {
