@@ -41,6 +41,41 @@ __device__ __forceinline__ void wait() {
 /// Makes shared memory written through the generic proxy (st.shared, cp.async) visible to wgmma's reads (the async
 /// proxy); each writing thread calls it before the barrier that publishes the data.
 __device__ __forceinline__ void fence_proxy_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/// mbarrier (shared-memory transaction barrier) and named-barrier helpers of the warp-specialised kernels.
+namespace mbar {
+__device__ __forceinline__ void init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(mma::smem_addr(bar)), "r"(count) : "memory");
+}
+/// Arrival of this thread (release: its earlier shared-memory writes are visible to the waiters).
+__device__ __forceinline__ void arrive(uint64_t* bar) {
+  asm volatile("{\n .reg .b64 st;\n mbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(mma::smem_addr(bar))
+               : "memory");
+}
+/// Arrival once every cp.async this thread issued so far has landed (counted in the barrier's init count).
+__device__ __forceinline__ void arrive_cp_async(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(mma::smem_addr(bar)) : "memory");
+}
+/// Waits until the phase of parity `parity` has completed (acquire).
+__device__ __forceinline__ void wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n .reg .pred p;\n"
+      "WAIT:\n mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra WAIT;\n}\n" ::"r"(mma::smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+}  // namespace mbar
+/// Sets this warpgroup's registers per thread to N (every warp of the warpgroup executes it): dec hands registers
+/// back to the block's pool, inc waits until the pool has them.
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N)); }
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N)); }
+/// Named barrier `id` (1 .. 15) over `n` threads: sync waits for all n, arrive counts without waiting.
+__device__ __forceinline__ void named_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void named_arrive(int id, int n) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+
 /// Pins the accumulator registers at this point of the program (no read or write of them moves across it).
 template <int N>
 __device__ __forceinline__ void fence_operand(float (&d)[N]) {
@@ -55,6 +90,9 @@ __device__ __forceinline__ void mma_m64n64k16_ss(float (&d)[32], uint64_t desc_a
 template <typename T>
 __device__ __forceinline__ void mma_m64n128k16_rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
                                                      int scale_d);
+/// d (64×128) (+)= A·B, A and B both K-major in shared memory.
+template <typename T>
+__device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d);
 
 #define DYSRA_WGMMA_SS_M64N64K16(T, PTX)                                                                               \
   template <>                                                                                                          \
@@ -71,33 +109,54 @@ __device__ __forceinline__ void mma_m64n128k16_rs_tb(float (&d)[64], const uint3
       : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                                       \
   }
 
-#define DYSRA_WGMMA_RS_M64N128K16_TB(T, PTX)                                                                                         \
-  template <>                                                                                                                        \
-  __device__ __forceinline__ void mma_m64n128k16_rs_tb<T>(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,                   \
-                                                        int scale_d) {                                                               \
-    asm volatile(                                                                                                                    \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                                                   \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX "." PTX " "                                                                 \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                                      \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                                             \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                                             \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n" \
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),                              \
-        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),                        \
-        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),                      \
-        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),                      \
-        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),                      \
-        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),                      \
-        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),                      \
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                       \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));                                                      \
+// the 64 fp32 accumulators of an m64n128 product: their registers in the instruction, and the asm outputs
+#define DYSRA_WGMMA_ACC64_REGS                                                                \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "          \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "          \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define DYSRA_WGMMA_ACC64_OUT                                                                                   \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),     \
+      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),      \
+      "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),     \
+      "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),     \
+      "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),     \
+      "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),     \
+      "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),     \
+      "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+
+#define DYSRA_WGMMA_RS_M64N128K16_TB(T, PTX)                                                                   \
+  template <>                                                                                                  \
+  __device__ __forceinline__ void mma_m64n128k16_rs_tb<T>(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b, \
+                                                        int scale_d) {                                         \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                  \
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX "." PTX " " DYSRA_WGMMA_ACC64_REGS          \
+                 ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                               \
+                 : DYSRA_WGMMA_ACC64_OUT                                                                       \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));                     \
+  }
+
+#define DYSRA_WGMMA_SS_M64N128K16(T, PTX)                                                                      \
+  template <>                                                                                                  \
+  __device__ __forceinline__ void mma_m64n128k16_ss<T>(float (&d)[64], uint64_t desc_a, uint64_t desc_b,     \
+                                                       int scale_d) {                                          \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                  \
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX "." PTX " " DYSRA_WGMMA_ACC64_REGS          \
+                 ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                              \
+                 : DYSRA_WGMMA_ACC64_OUT                                                                       \
+                 : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                    \
   }
 
 DYSRA_WGMMA_SS_M64N64K16(__nv_bfloat16, "bf16")
 DYSRA_WGMMA_SS_M64N64K16(__half, "f16")
+DYSRA_WGMMA_SS_M64N128K16(__nv_bfloat16, "bf16")
+DYSRA_WGMMA_SS_M64N128K16(__half, "f16")
 DYSRA_WGMMA_RS_M64N128K16_TB(__nv_bfloat16, "bf16")
 DYSRA_WGMMA_RS_M64N128K16_TB(__half, "f16")
 #undef DYSRA_WGMMA_SS_M64N64K16
+#undef DYSRA_WGMMA_SS_M64N128K16
 #undef DYSRA_WGMMA_RS_M64N128K16_TB
+#undef DYSRA_WGMMA_ACC64_OUT
+#undef DYSRA_WGMMA_ACC64_REGS
 
 }  // namespace dysra::kernels::wgmma

@@ -370,6 +370,18 @@ __device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int 
   return ri;
 }
 
+/// A lane's two accumulator rows r and r + 8 of the block: their query positions (memory rows are int32 indices: a
+/// larger position sees every row) and whether they exist.
+__device__ __forceinline__ void lane_rows(const GatheredAttentionParams& p, int r, int rows, int (&pos)[2],
+                                          bool (&valid)[2]) {
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, r + 8 * hf, rows);
+    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
+    valid[hf] = ri.valid;
+  }
+}
+
 /// What every tensor-core block reads: its batch, kv head and list, and k/v at that (b, g).
 template <typename T>
 struct MmaBlock {
@@ -481,11 +493,12 @@ __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, in
 
 /// One online-softmax step on a warp's 16 rows × 64 keys (a lane holds rows g and g + 8: index i >> 1 of its score
 /// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
-/// four lanes, moves the running max and sum, turns sc into P = exp2(s − max) and rescales the NT output tiles.
-template <int NT>
-__device__ __forceinline__ void online_softmax_step(float (&sc)[8][4], float (&mx)[2], float (&m_run)[2],
-                                                    float (&l_run)[2], float (&o)[NT][4]) {
-  float alpha[2], mref[2];
+/// four lanes, moves the running max and sum and turns sc into P = exp2(s − max) (SCALE: exp2(s·scale − max), for
+/// scores not yet scaled whose maxima mx are); alpha: the factor that moves the output rows to the new max (rescale_rows).
+template <int NS = 8, bool SCALE = false>
+__device__ __forceinline__ void online_softmax_p(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
+                                                 float (&l_run)[2], float (&alpha)[2], float scale = 1.f) {
+  float mref[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
@@ -497,14 +510,19 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[8][4], float (&m
   }
   float lsum[2] = {0.f, 0.f};
 #pragma unroll
-  for (int nt = 0; nt < 8; ++nt)
+  for (int nt = 0; nt < NS; ++nt)
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      sc[nt][i] = fast_exp2(sc[nt][i] - mref[i >> 1]);
+      sc[nt][i] = fast_exp2(SCALE ? fmaf(sc[nt][i], scale, -mref[i >> 1]) : sc[nt][i] - mref[i >> 1]);
       lsum[i >> 1] += sc[nt][i];
     }
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) l_run[hf] = l_run[hf] * alpha[hf] + lsum[hf];
+}
+
+/// Output rows g (fragments 0, 1) and g + 8 (2, 3) times alpha.
+template <int NT>
+__device__ __forceinline__ void rescale_rows(float (&o)[NT][4], const float (&alpha)[2]) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     o[nt][0] *= alpha[0];
@@ -512,6 +530,15 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[8][4], float (&m
     o[nt][2] *= alpha[1];
     o[nt][3] *= alpha[1];
   }
+}
+
+/// online_softmax_p, then the NT output tiles rescaled.
+template <int NT, int NS = 8>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
+                                                    float (&l_run)[2], float (&o)[NT][4]) {
+  float alpha[2];
+  online_softmax_p<NS>(sc, mx, m_run, l_run, alpha);
+  rescale_rows<NT>(o, alpha);
 }
 
 template <typename T, int D>
@@ -755,15 +782,21 @@ __device__ __forceinline__ void cp_row_chunk_sw128(uint8_t* tile, int rows, int 
 /// 16s+15, 32 bytes at (s % 4)·32 of region s / 4 of the Q rows (Q_ROWS per region) and of the K tile. dq / dk: the
 /// descriptors of the Q rows and the K tile (make_desc_sw128(·, 16, 1024)); a k-step adds its byte offset / 16 to
 /// their address field (shared-memory addresses < 256 KB: no carry out of the 14-bit field).
-template <typename T, int Q_ROWS>
-__device__ __forceinline__ void issue_qk(float (&sc)[32], uint64_t dq, uint64_t dk) {
+template <typename T, int Q_ROWS, int N = 64>
+__device__ __forceinline__ void issue_qk(float (&sc)[N / 2], uint64_t dq, uint64_t dk) {
+  static_assert(N == 64 || N == 128, "key tiles of 64 or 128");
   wgmma::fence_operand(sc);
   wgmma::fence();
 #pragma unroll
   for (int s = 0; s < 8; ++s) {
     const uint32_t off = (s % 4) * 32;
-    wgmma::mma_m64n64k16_ss<T>(sc, dq + (((s / 4) * uint32_t(Q_ROWS) * 128 + off) >> 4),
-                               dk + (((s / 4) * 64u * 128 + off) >> 4), s > 0 ? 1 : 0);
+    const uint64_t a = dq + (((s / 4) * uint32_t(Q_ROWS) * 128 + off) >> 4),
+                   b = dk + (((s / 4) * uint32_t(N) * 128 + off) >> 4);
+    if constexpr (N == 64) {
+      wgmma::mma_m64n64k16_ss<T>(sc, a, b, s > 0 ? 1 : 0);
+    } else {
+      wgmma::mma_m64n128k16_ss<T>(sc, a, b, s > 0 ? 1 : 0);
+    }
   }
   wgmma::commit();
 }
@@ -771,25 +804,36 @@ __device__ __forceinline__ void issue_qk(float (&sc)[32], uint64_t dq, uint64_t 
 /// o (64 rows × 128) += P V, issued and committed: k-step s covers keys 16s .. 16s+15 (2048 bytes at 2048·s of each
 /// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127). dv: the V tile's
 /// descriptor (make_desc_sw128(·, 64·128, 1024)).
-template <typename T>
-__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[4][4], uint64_t dv) {
+template <typename T, int KEYS = 64>
+__device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[KEYS / 16][4], uint64_t dv) {
   wgmma::fence_operand(o);
   wgmma::fence();
 #pragma unroll
-  for (int s = 0; s < 4; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], dv + ((s * 2048) >> 4), 1);
+  for (int s = 0; s < KEYS / 16; ++s) wgmma::mma_m64n128k16_rs_tb<T>(o, pa[s], dv + ((s * 2048) >> 4), 1);
   wgmma::commit();
 }
 
-/// Online softmax of one key tile on the S accumulators (masking padding and causal positions through the tile's
-/// list entries `ib`): updates the running max / sum, rescales o, and returns P as A fragments.
-template <typename T>
-__device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, const float* bias, const int (&pos)[2],
-                                             bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
-                                             float (&o)[16][4], uint32_t (&pa)[4][4], int q4) {
+/// Online softmax of one key tile on the S accumulators, masking padding and causal positions through the tile's
+/// list entries `ib`: moves the running max / sum, turns sc into P (fp32) and gives the output rows' factor alpha.
+/// `unmasked`: the caller knows that nothing in the tile is masked (and qk_scale > 0).
+template <int NS = 8>
+__device__ __forceinline__ void softmax_scores(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
+                                               bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
+                                               int q4, float (&alpha)[2], bool unmasked = false) {
   float mx[2] = {-INFINITY, -INFINITY};
+  if (unmasked) {  // no padding in the tile, not causal, qk_scale > 0: the max of the raw scores, scaled in the exp
+#pragma unroll
+    for (int nt = 0; nt < NS; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) mx[i >> 1] = fmaxf(mx[i >> 1], sc[nt][i]);
+    mx[0] *= qk_scale;
+    mx[1] *= qk_scale;
+    online_softmax_p<NS, true>(sc, mx, m_run, l_run, alpha, qk_scale);
+    return;
+  }
   if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
+    for (int nt = 0; nt < NS; ++nt) {
       const float2 bb = *reinterpret_cast<const float2*>(bias + nt * 8 + 2 * q4);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -799,7 +843,7 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
     }
   } else {
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
+    for (int nt = 0; nt < NS; ++nt) {
       const int2 mm = *reinterpret_cast<const int2*>(ib + nt * 8 + 2 * q4);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -810,8 +854,18 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[8][4], const int* ib, c
       }
     }
   }
-  online_softmax_step<16>(sc, mx, m_run, l_run, o);
-  mma::c_to_a<T, 4>(pa, sc);
+  online_softmax_p<NS>(sc, mx, m_run, l_run, alpha);
+}
+
+/// softmax_scores, then o rescaled and P returned as A fragments.
+template <typename T, int NS = 8>
+__device__ __forceinline__ void softmax_tile(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
+                                             bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
+                                             float (&o)[16][4], uint32_t (&pa)[NS / 2][4], int q4) {
+  float alpha[2];
+  softmax_scores<NS>(sc, ib, bias, pos, causal, qk_scale, m_run, l_run, q4, alpha);
+  rescale_rows<16>(o, alpha);
+  mma::c_to_a<T, NS / 2>(pa, sc);
 }
 
 template <typename T, int WG, bool PIPE>
@@ -883,14 +937,9 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     __syncthreads();
   };
 
-  int pos[2];  // (memory rows are int32 indices: a larger position sees every row)
+  int pos[2];
   bool rvalid[2];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, R);
-    pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
-    rvalid[hf] = ri.valid;
-  }
+  lane_rows(p, row0 + g8, R, pos, rvalid);
   const float qk_scale = p.scale * kLog2e;
   float o[16][4];
   mma::zero(o);
@@ -975,6 +1024,232 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
 }
 
+// Warp-specialised warpgroup forward (mode 3, the default for D = 128): warpgroup 0 of the block only gathers (cp.async
+// into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
+// compute. K and V of a stage are handed over by their own mbarriers: fullK[s] completes when the producer's K
+// copies have landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a
+// plain arrive), fullV[s] when its V copies have; emptyK[s] when every consumer thread has waited on its S reading the
+// stage's K and read the stage's list entries (softmax), emptyV[s] when it has waited on its P V reading the stage's
+// V, so the gather of K of a later tile never waits for P V. With two
+// consumers their matrix-product issues take turns through two named barriers (flash-attention-3's ping-pong), so one
+// warpgroup's softmax runs under the other's products.
+// Consumer loops: plain (OVL = false): S of tile kt, wait, softmax, P V of tile kt left running until the next S
+// has been waited. Overlapped (OVL, flash-attention-3's intra-warpgroup overlap): S of tile kt and P V of tile kt - 1
+// are issued together; the softmax of tile kt runs under that P V, and o is rescaled (and P of tile kt written over
+// the registers P V of tile kt - 1 read) only after it has been waited: no more registers than the plain loop.
+// Registers: the producer hands most of its registers to the consumers (setmaxnreg); one consumer per block (lists
+// of 64 rows) keeps two blocks per SM.
+template <int C, int KT>
+struct GaWsTile {
+  static_assert((C == 1 || C == 2) && (KT == 64 || KT == 128), "one or two consumers, key tiles of 64 or 128");
+  static constexpr int kRows = 64 * C, kKeys = KT, kThreads = 128 * (C + 1), kMinBlocks = C == 1 ? 2 : 1;
+  static constexpr int kStages = KT == 128 ? 2 : (C == 2 ? 4 : 2);
+  // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 64 and its
+  // share goes to the consumers
+  static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 64;
+  static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
+  static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
+  static constexpr size_t smem_bytes() {
+    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 4 * 8 * kStages +
+           4 * 4 * kStages;
+  }
+};
+
+template <typename T, int C, int KT, bool OVL = false>
+__global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kMinBlocks)
+    gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
+  using Tile = GaWsTile<C, KT>;
+  constexpr int R = Tile::kRows, D = 128, NST = Tile::kStages, NS = KT / 8;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
+  uint8_t* sQ = smem;                                                // SW128 rows, R rows
+  uint8_t* sK = sQ + Tile::kQBytes;                                  // [NST] SW128 rows, KT rows each
+  uint8_t* sV = sK + NST * Tile::kTileBytes;                         // [NST]
+  int* s_idx = reinterpret_cast<int*>(sV + NST * Tile::kTileBytes);  // [NST][KT]
+  float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);        // [NST][KT] 0, or -inf for padding
+  uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST] each
+  uint64_t *full_v = full_k + NST, *empty_k = full_v + NST, *empty_v = empty_k + NST;
+  int* s_whole = reinterpret_cast<int*>(empty_v + NST);  // [NST][4]: producer warp w's rows of the stage unpadded
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const MmaBlock<T> blk(p, KT);
+  const int b = blk.b, n_tiles = blk.n_tiles;
+
+  if (tid == 0) {
+    for (int st = 0; st < NST; ++st) {
+      wgmma::mbar::init(full_k + st, 2 * 128);  // 128 copy arrivals + 128 plain ones (list entries)
+      wgmma::mbar::init(full_v + st, 128);      // copy arrivals
+      wgmma::mbar::init(empty_k + st, 128 * C);  // every consumer thread
+      wgmma::mbar::init(empty_v + st, 128 * C);
+    }
+  }
+  for (int e = tid; e < R * (D / 8); e += Tile::kThreads) {  // Q, by every thread
+    const int r = e / (D / 8), c16 = e % (D / 8);
+    const MmaRow ri = mma_row(p, r, R);
+    cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
+  }
+  mma::cp_async_commit();
+  mma::cp_async_wait<0>();
+  wgmma::fence_proxy_async_smem();
+  __syncthreads();  // Q and the initialised barriers are visible
+
+  if (wg == 0) {
+    // ---- producer: four threads per key row (rows tid / 4 + 32·i of the tile): thread q = tid % 4 copies the 16-byte
+    // pieces 4j + q (j < 4) of its rows, so one copy instruction of a warp reads 64 contiguous bytes of each of its 8
+    // rows, and each row's address is made once. The swizzled destination of piece 4j + q of row r is region j / 2,
+    // chunk (4 (j % 2) + q) ^ (r % 8): two per-thread offsets plus constants.
+    wgmma::setmaxnreg_dec<Tile::kProducerRegs>();
+    constexpr int NROW = KT / 32;
+    const int q = tid % 4, lr = tid / 4;
+    const uint32_t o_even = lr * 128 + ((q ^ (lr & 7)) << 4), o_odd = lr * 128 + (((4 + q) ^ (lr & 7)) << 4);
+    const uint32_t sK_addr = mma::smem_addr(sK), sV_addr = mma::smem_addr(sV);
+    const T *kq = blk.kg + q * 8, *vq = blk.vg + q * 8;
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      const int st = kt % NST, i0 = kt * KT + lr;
+      const bool whole = (kt + 1) * KT <= p.topk;
+      const uint32_t parity = uint32_t((kt / NST - 1) & 1);  // of the phase that released the stage (kt >= NST)
+      int m[NROW];
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) m[i] = whole || i0 + 32 * i < p.topk ? blk.list[i0 + 32 * i] : -1;
+      if (kt >= NST) wgmma::mbar::wait(empty_k + st, parity);  // every S that read the stage's K is done
+      const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) {
+        const bool ok = m[i] >= 0;
+        const T* src = kq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma::cp_async_16(kd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
+        if (q == 0) {
+          s_idx[st * KT + lr + 32 * i] = m[i];
+          s_bias[st * KT + lr + 32 * i] = ok ? 0.f : -INFINITY;
+        }
+      }
+      bool unpadded = true;
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[i] >= 0;
+      unpadded = __all_sync(0xffffffffu, unpadded);
+      if (lane == 0) s_whole[st * 4 + warp] = unpadded;
+      wgmma::mbar::arrive(full_k + st);
+      wgmma::mbar::arrive_cp_async(full_k + st);
+      if (kt >= NST) wgmma::mbar::wait(empty_v + st, parity);  // every P V that read the stage's V is done
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) {
+        const bool ok = m[i] >= 0;
+        const T* src = vq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma::cp_async_16(vd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
+      }
+      wgmma::mbar::arrive_cp_async(full_v + st);
+    }
+    mma::cp_async_wait<0>();  // (no copy outlives its thread)
+    return;
+  }
+
+  // ---- consumers: warpgroup c = wg - 1 owns rows 64c .. 64c + 63 (warp cw: 16 of them)
+  wgmma::setmaxnreg_inc<Tile::kConsumerRegs>();
+  const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
+  int pos[2];
+  bool rvalid[2];
+  lane_rows(p, row0 + g8, R, pos, rvalid);
+  const float qk_scale = p.scale * kLog2e;
+  // a tile whose list entries are all valid needs no mask unless causal (the unmasked softmax needs qk_scale > 0)
+  auto unmasked = [&](int st) {
+    const int4 w = *reinterpret_cast<const int4*>(s_whole + st * 4);
+    return !p.causal && qk_scale > 0.f && (w.x & w.y & w.z & w.w);
+  };
+  float o[16][4];
+  mma::zero(o);
+  float (&o_flat)[64] = reinterpret_cast<float (&)[64]>(o);
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  float sc[NS][4];
+  float (&sc_flat)[NS * 4] = reinterpret_cast<float (&)[NS * 4]>(sc);
+  uint32_t pa[NS / 2][4];
+  const uint64_t dq = wgmma::make_desc_sw128(sQ + c * 64 * 128, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
+                 dv0 = wgmma::make_desc_sw128(sV, uint32_t(KT) * 128, 1024);
+  auto dk = [&](int st) { return dk0 + ((st * Tile::kTileBytes) >> 4); };
+  auto dv = [&](int st) { return dv0 + ((st * Tile::kTileBytes) >> 4); };
+  auto phase = [&](int kt) { return uint32_t((kt / NST) & 1); };
+  // ping-pong: consumer c issues after named barrier 1 + c, then lets the other one go (barrier 2 - c); consumer 1
+  // lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
+  if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
+  auto turn_begin = [&]() {
+    if (C == 2) wgmma::named_sync(1 + c, 256);
+  };
+  auto turn_end = [&](int kt) {
+    if (C == 2 && !(c == 1 && kt == n_tiles - 1)) wgmma::named_arrive(2 - c, 256);
+  };
+  if (!OVL) {
+    for (int kt = 0; kt < n_tiles; ++kt) {
+      const int st = kt % NST;
+      wgmma::mbar::wait(full_k + st, phase(kt));
+      wgmma::fence_proxy_async_smem();
+      turn_begin();
+      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+      turn_end(kt);
+      wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
+      wgmma::fence_operand(sc_flat);
+      wgmma::fence_operand(o_flat);
+      if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NST);
+      float alpha[2];
+      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+                         unmasked(st));
+      wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
+      rescale_rows<16>(o, alpha);
+      mma::c_to_a<T, NS / 2>(pa, sc);
+      wgmma::mbar::wait(full_v + st, phase(kt));
+      wgmma::fence_proxy_async_smem();
+      issue_pv<T, KT>(o_flat, pa, dv(st));
+    }
+  } else if (n_tiles > 0) {
+    float alpha[2];
+    wgmma::mbar::wait(full_k, 0);
+    wgmma::fence_proxy_async_smem();
+    turn_begin();
+    issue_qk<T, R, KT>(sc_flat, dq, dk(0));
+    turn_end(0);
+    wgmma::wait<0>();
+    wgmma::fence_operand(sc_flat);
+    softmax_scores<NS>(sc, s_idx, s_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0));  // (o = 0)
+    wgmma::mbar::arrive(empty_k);
+    mma::c_to_a<T, NS / 2>(pa, sc);
+    for (int kt = 1; kt < n_tiles; ++kt) {
+      const int st = kt % NST, sp = (kt - 1) % NST;
+      wgmma::mbar::wait(full_k + st, phase(kt));
+      wgmma::mbar::wait(full_v + sp, phase(kt - 1));
+      wgmma::fence_proxy_async_smem();
+      turn_begin();
+      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+      issue_pv<T, KT>(o_flat, pa, dv(sp));
+      turn_end(kt);
+      wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
+      wgmma::fence_operand(sc_flat);
+      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+                         unmasked(st));
+      wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
+      wgmma::wait<0>();
+      wgmma::fence_operand(o_flat);
+      wgmma::mbar::arrive(empty_v + sp);
+      rescale_rows<16>(o, alpha);
+      mma::c_to_a<T, NS / 2>(pa, sc);
+    }
+    const int sl = (n_tiles - 1) % NST;
+    wgmma::mbar::wait(full_v + sl, phase(n_tiles - 1));
+    wgmma::fence_proxy_async_smem();
+    issue_pv<T, KT>(o_flat, pa, dv(sl));
+  }
+  wgmma::wait<0>();
+  wgmma::fence_operand(o_flat);
+  wgmma::named_sync(3, 128 * C);  // every consumer warp is done reading sK / sV: they become the output stage
+
+  float inv[2];
+  finish_rows(p, b, l_run, m_run, rvalid, row0, lane, R, inv);
+  constexpr int LD = D + 8;
+  static_assert(size_t(R) * LD * 2 <= 2 * NST * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
+  store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
+}
+
 /// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
 bool use_mma_path(const GatheredAttentionParams& p) {
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_KERNEL")) {
@@ -1030,22 +1305,56 @@ cudaError_t launch_fwd_wgmma(const GatheredAttentionParams& p, cudaStream_t stre
   return cudaGetLastError();
 }
 
-/// D = 128 takes the warpgroup (wgmma) forward: DYSRA_GATHERED_ATTENTION_WGMMA=0 keeps the mma.sync kernels, =2 runs
-/// it with flash-attention-3's intra-warpgroup overlap (slower here: more registers), anything else (default) without. Lists shared by >= 128 rows run two
-/// warpgroups per block (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
+/// D = 128 takes a warpgroup (wgmma) forward: by default (3) the warp-specialised one;
+/// DYSRA_GATHERED_ATTENTION_WGMMA=1 the one without a producer warpgroup (=2: with flash-attention-3's intra-warpgroup
+/// overlap), =0 the mma.sync kernels. Lists shared by >= 128 rows run two consumer (or compute) warpgroups per block
+/// (DYSRA_GATHERED_ATTENTION_WG=1: one, for A/B).
 int wgmma_mode(const GatheredAttentionParams& p) {
   if (p.dim != 128) return 0;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WGMMA")) {
     if (std::string(e) == "0") return 0;
+    if (std::string(e) == "1") return 1;
     if (std::string(e) == "2") return 2;
   }
-  return 1;
+  return 3;
+}
+
+template <typename T, int C, int KT, bool OVL = false>
+cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream) {
+  using Tile = GaWsTile<C, KT>;
+  auto kernel = gathered_attention_fwd_ws_kernel<T, C, KT, OVL>;
+  const size_t smem = Tile::smem_bytes();
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int group = p.heads / p.kv_heads;
+  const dim3 grid((group * p.block_q + Tile::kRows - 1) / Tile::kRows, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, Tile::kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+/// Key tile of the warp-specialised forward for two consumers: 128, or 64 with DYSRA_GATHERED_ATTENTION_WS_KEYS=64
+/// (one consumer: always 64).
+bool ws_keys_128() {
+  const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
+  return !(e && std::string(e) == "64");
+}
+/// The consumers issue S of a tile with P V of the one before and run the softmax under that P V (flash-attention-3's
+/// intra-warpgroup overlap; with two consumers, on top of the ping-pong); DYSRA_GATHERED_ATTENTION_WS_OVERLAP=0: S,
+/// softmax, P V in turn.
+bool ws_overlap() {
+  const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
+  return !(e && std::string(e) == "0");
 }
 
 template <typename T>
 cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t stream) {
   bool two = (p.heads / p.kv_heads) * p.block_q >= 128;
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
+  if (mode == 3) {
+    const bool ovl = ws_overlap();
+    if (!two) return ovl ? launch_fwd_ws<T, 1, 64, true>(p, stream) : launch_fwd_ws<T, 1, 64>(p, stream);
+    if (ws_keys_128()) return ovl ? launch_fwd_ws<T, 2, 128, true>(p, stream) : launch_fwd_ws<T, 2, 128>(p, stream);
+    return ovl ? launch_fwd_ws<T, 2, 64, true>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);
+  }
   if (mode == 1) return two ? launch_fwd_wgmma<T, 2, false>(p, stream) : launch_fwd_wgmma<T, 1, false>(p, stream);
   return two ? launch_fwd_wgmma<T, 2, true>(p, stream) : launch_fwd_wgmma<T, 1, true>(p, stream);
 }

@@ -330,12 +330,14 @@ struct GatherCase {
   bool causal;
   int64_t offset;
   bool noncontig;
+  bool padded = true;  // ~1/9 of the list entries are padding (-1); false: none (whole tiles take unmasked softmax)
 };
 
 void run_gather_case(const GatherCase& c) {
   SCOPED_TRACE(::testing::Message() << dname(c.dtype) << " b" << c.b << " Tq" << c.tq << " h" << c.h << " hkv"
                                     << c.hkv << " N" << c.n << " D" << c.d << " K" << c.k << " block_q" << c.block_q
-                                    << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig);
+                                    << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig
+                                    << " padded" << c.padded);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   // strided q: a view into wider rows (at an offset of 8 elements, so 16-byte aligned rows stay aligned)
   Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 16}, f64), c.dtype);
@@ -344,7 +346,7 @@ void run_gather_case(const GatherCase& c) {
   Tensor k = c.noncontig ? kv_packed.select(3, 0) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   Tensor v = c.noncontig ? kv_packed.select(3, 1) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   const int64_t nb = (c.tq + c.block_q - 1) / c.block_q;
-  auto idx = torch::randint(-c.n / 8, c.n, {c.b, c.hkv, nb, c.k}, torch::kInt64);  // ~1/9 padding, may repeat
+  auto idx = torch::randint(c.padded ? -c.n / 8 : 0, c.n, {c.b, c.hkv, nb, c.k}, torch::kInt64);  // may repeat
   idx = idx.clamp_min(-1).to(torch::kCUDA);
   ops::GatheredAttentionOptions opt;
   opt.block_q = c.block_q;
@@ -392,11 +394,22 @@ TEST(GatheredAttentionCuda, CausalGqaOddSizes) {
 // early rows.
 TEST(GatheredAttentionCuda, TensorCorePath) {
   REQUIRE_CUDA();
-  // D 128 runs the warpgroup (wgmma) forward by default ("1"); every case also runs with the intra-warpgroup
-  // overlap ("2") and with wgmma off ("0": the mma.sync kernels)
-  for (const char* wgmma : {"1", "2", "0"}) {
-    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << wgmma);
-    ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", wgmma, 1);
+  // D 128 runs the warp-specialised warpgroup (wgmma) forward by default ("3", overlapped, 128-key tiles for two
+  // consumers); every case runs in each variant of it (key tiles of 64 and of 128, plain and overlapped), in the
+  // wgmma forward without a producer ("1", and "2" with the intra-warpgroup overlap) and with wgmma off ("0")
+  struct Mode {
+    const char *wgmma, *ws_keys, *ws_overlap;
+  };
+  const Mode modes[] = {{"1", "64", "0"}, {"2", "64", "0"}, {"3", "64", "0"},
+                        {"3", "128", "0"}, {"3", "64", "1"}, {"3", "128", "1"},
+                        {"0", "64", "0"}};
+  for (const Mode& m : modes) {
+    SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << m.wgmma
+                                      << " DYSRA_GATHERED_ATTENTION_WS_KEYS=" << m.ws_keys
+                                      << " DYSRA_GATHERED_ATTENTION_WS_OVERLAP=" << m.ws_overlap);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", m.wgmma, 1);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WS_KEYS", m.ws_keys, 1);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP", m.ws_overlap, 1);
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
     run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
     run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
@@ -404,8 +417,13 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
     // lists shared by >= 128 rows: the wide (128-row) forward; two warpgroups per block on the wgmma path
     run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 150, 300, true, 100, true});
     run_gather_case({torch::kFloat16, 1, 129, 1, 1, 700, 128, 70, 1000, false, 0, false});
+    // no padding: whole key tiles of non-causal lists skip the mask (warp-specialised forward), the last one is partial
+    run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 300, 48, false, 0, false, false});
+    run_gather_case({torch::kFloat16, 1, 300, 4, 2, 1000, 128, 200, 300, false, 0, true, false});
   }
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
+  ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
+  ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
