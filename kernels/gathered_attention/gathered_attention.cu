@@ -1105,6 +1105,22 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     const uint32_t o_even = lr * 128 + ((q ^ (lr & 7)) << 4), o_odd = lr * 128 + (((4 + q) ^ (lr & 7)) << 4);
     const uint32_t sK_addr = mma::smem_addr(sK), sV_addr = mma::smem_addr(sV);
     const T *kq = blk.kg + q * 8, *vq = blk.vg + q * 8;
+    // this thread's pieces of the tile's rows m (padding entries: zeros) from kq or vq into the stage at `stage`;
+    // with_list: and the rows' list entries and key bias (the K tile's, stage st)
+    auto copy_rows = [&](const int(&m)[NROW], const T* base, uint32_t stage, int st, bool with_list) {
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) {
+        const bool ok = m[i] >= 0;
+        const T* src = base + size_t(ok ? m[i] : 0) * p.kv_stride_n;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma::cp_async_16(stage + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
+        if (with_list && q == 0) {
+          s_idx[st * KT + lr + 32 * i] = m[i];
+          s_bias[st * KT + lr + 32 * i] = ok ? 0.f : -INFINITY;
+        }
+      }
+    };
     for (int kt = 0; kt < n_tiles; ++kt) {
       const int st = kt % NST, i0 = kt * KT + lr;
       const bool whole = (kt + 1) * KT <= p.topk;
@@ -1114,18 +1130,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       for (int i = 0; i < NROW; ++i) m[i] = whole || i0 + 32 * i < p.topk ? blk.list[i0 + 32 * i] : -1;
       if (kt >= NST) wgmma::mbar::wait(empty_k + st, parity);  // every S that read the stage's K is done
       const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
-#pragma unroll
-      for (int i = 0; i < NROW; ++i) {
-        const bool ok = m[i] >= 0;
-        const T* src = kq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          mma::cp_async_16(kd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
-        if (q == 0) {
-          s_idx[st * KT + lr + 32 * i] = m[i];
-          s_bias[st * KT + lr + 32 * i] = ok ? 0.f : -INFINITY;
-        }
-      }
+      copy_rows(m, kq, kd, st, true);
       bool unpadded = true;
 #pragma unroll
       for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[i] >= 0;
@@ -1134,14 +1139,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::mbar::arrive(full_k + st);
       wgmma::mbar::arrive_cp_async(full_k + st);
       if (kt >= NST) wgmma::mbar::wait(empty_v + st, parity);  // every P V that read the stage's V is done
-#pragma unroll
-      for (int i = 0; i < NROW; ++i) {
-        const bool ok = m[i] >= 0;
-        const T* src = vq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          mma::cp_async_16(vd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
-      }
+      copy_rows(m, vq, vd, st, false);
       wgmma::mbar::arrive_cp_async(full_v + st);
     }
     mma::cp_async_wait<0>();  // (no copy outlives its thread)
