@@ -1025,7 +1025,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
 }
 
 // Warp-specialised warpgroup forward (mode 3, the default for D = 128): warpgroup 0 of the block only gathers (cp.async
-// into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
+// into NSK stages of a K tile and NSV of a V tile of KT keys each, SW128 layout), the C consumer warpgroups (64 rows each) only
 // compute. K and V of a stage are handed over by their own mbarriers: fullK[s] completes when the producer's K
 // copies have landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a
 // plain arrive), fullV[s] when its V copies have; emptyK[s] when every consumer thread has waited on its S reading the
@@ -1043,15 +1043,19 @@ template <int C, int KT>
 struct GaWsTile {
   static_assert((C == 1 || C == 2) && (KT == 64 || KT == 128), "one or two consumers, key tiles of 64 or 128");
   static constexpr int kRows = 64 * C, kKeys = KT, kThreads = 128 * (C + 1), kMinBlocks = C == 1 ? 2 : 1;
-  static constexpr int kStages = KT == 128 ? 2 : (C == 2 ? 4 : 2);
+  // K stages outnumber V stages: the K of a tile is needed a whole tile before its V (the overlapped loop issues
+  // P V of tile j with S of tile j + 1), so the extra K stages let the producer gather two tiles ahead; what fits:
+  // two consumers (one block per SM): 3 K + 2 V stages of 128 keys or 6 + 4 of 64; one consumer (two blocks per
+  // SM): 3 + 2 of 64
+  static constexpr int kStagesK = KT == 128 ? 3 : (C == 2 ? 6 : 3), kStagesV = KT == 128 ? 2 : (C == 2 ? 4 : 2);
   // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 64 and its
   // share goes to the consumers
   static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 64;
   static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
   static constexpr size_t smem_bytes() {
-    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 4 * 8 * kStages +
-           4 * 4 * kStages;
+    return 1024 + kQBytes + size_t(kStagesK + kStagesV) * kTileBytes + 2 * 4 * size_t(kStagesK) * kKeys +
+           2 * 8 * (kStagesK + kStagesV) + 4 * 4 * kStagesK;
   }
 };
 
@@ -1059,27 +1063,29 @@ template <typename T, int C, int KT, bool OVL = false>
 __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kMinBlocks)
     gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
   using Tile = GaWsTile<C, KT>;
-  constexpr int R = Tile::kRows, D = 128, NST = Tile::kStages, NS = KT / 8;
+  constexpr int R = Tile::kRows, D = 128, NSK = Tile::kStagesK, NSV = Tile::kStagesV, NS = KT / 8;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
   uint8_t* sQ = smem;                                                // SW128 rows, R rows
-  uint8_t* sK = sQ + Tile::kQBytes;                                  // [NST] SW128 rows, KT rows each
-  uint8_t* sV = sK + NST * Tile::kTileBytes;                         // [NST]
-  int* s_idx = reinterpret_cast<int*>(sV + NST * Tile::kTileBytes);  // [NST][KT]
-  float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);        // [NST][KT] 0, or -inf for padding
-  uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST] each
-  uint64_t *full_v = full_k + NST, *empty_k = full_v + NST, *empty_v = empty_k + NST;
-  int* s_whole = reinterpret_cast<int*>(empty_v + NST);  // [NST][4]: producer warp w's rows of the stage unpadded
+  uint8_t* sK = sQ + Tile::kQBytes;                                  // [NSK] SW128 rows, KT rows each
+  uint8_t* sV = sK + NSK * Tile::kTileBytes;                         // [NSV]
+  int* s_idx = reinterpret_cast<int*>(sV + NSV * Tile::kTileBytes);  // [NSK][KT] (with K)
+  float* s_bias = reinterpret_cast<float*>(s_idx + NSK * KT);        // [NSK][KT] 0, or -inf for padding
+  uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NSK * KT);  // [NSK]
+  uint64_t *empty_k = full_k + NSK, *full_v = empty_k + NSK, *empty_v = full_v + NSV;  // [NSK], [NSV], [NSV]
+  int* s_whole = reinterpret_cast<int*>(empty_v + NSV);  // [NSK][4]: producer warp w's rows of the stage unpadded
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const MmaBlock<T> blk(p, KT);
   const int b = blk.b, n_tiles = blk.n_tiles;
 
   if (tid == 0) {
-    for (int st = 0; st < NST; ++st) {
-      wgmma::mbar::init(full_k + st, 2 * 128);  // 128 copy arrivals + 128 plain ones (list entries)
-      wgmma::mbar::init(full_v + st, 128);      // copy arrivals
+    for (int st = 0; st < NSK; ++st) {
+      wgmma::mbar::init(full_k + st, 2 * 128);   // 128 copy arrivals + 128 plain ones (list entries)
       wgmma::mbar::init(empty_k + st, 128 * C);  // every consumer thread
+    }
+    for (int st = 0; st < NSV; ++st) {
+      wgmma::mbar::init(full_v + st, 128);  // copy arrivals
       wgmma::mbar::init(empty_v + st, 128 * C);
     }
   }
@@ -1105,14 +1111,14 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     const uint32_t sK_addr = mma::smem_addr(sK), sV_addr = mma::smem_addr(sV);
     const T *kq = blk.kg + q * 8, *vq = blk.vg + q * 8;
     for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST, i0 = kt * KT + lr;
+      const int st = kt % NSK, sv = kt % NSV, i0 = kt * KT + lr;
       const bool whole = (kt + 1) * KT <= p.topk;
-      const uint32_t parity = uint32_t((kt / NST - 1) & 1);  // of the phase that released the stage (kt >= NST)
       int m[NROW];
 #pragma unroll
       for (int i = 0; i < NROW; ++i) m[i] = whole || i0 + 32 * i < p.topk ? blk.list[i0 + 32 * i] : -1;
-      if (kt >= NST) wgmma::mbar::wait(empty_k + st, parity);  // every S that read the stage's K is done
-      const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
+      // (the parity of the phase that released the stage, when it was used before)
+      if (kt >= NSK) wgmma::mbar::wait(empty_k + st, uint32_t((kt / NSK - 1) & 1));  // S and softmax done with it
+      const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + sv * Tile::kTileBytes;
 #pragma unroll
       for (int i = 0; i < NROW; ++i) {
         const bool ok = m[i] >= 0;
@@ -1132,7 +1138,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       if (lane == 0) s_whole[st * 4 + warp] = unpadded;
       wgmma::mbar::arrive(full_k + st);
       wgmma::mbar::arrive_cp_async(full_k + st);
-      if (kt >= NST) wgmma::mbar::wait(empty_v + st, parity);  // every P V that read the stage's V is done
+      if (kt >= NSV) wgmma::mbar::wait(empty_v + sv, uint32_t((kt / NSV - 1) & 1));  // P V done with it
 #pragma unroll
       for (int i = 0; i < NROW; ++i) {
         const bool ok = m[i] >= 0;
@@ -1141,7 +1147,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
         for (int j = 0; j < 4; ++j)
           mma::cp_async_16(vd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
       }
-      wgmma::mbar::arrive_cp_async(full_v + st);
+      wgmma::mbar::arrive_cp_async(full_v + sv);
     }
     mma::cp_async_wait<0>();  // (no copy outlives its thread)
     return;
@@ -1170,7 +1176,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
                  dv0 = wgmma::make_desc_sw128(sV, uint32_t(KT) * 128, 1024);
   auto dk = [&](int st) { return dk0 + ((st * Tile::kTileBytes) >> 4); };
   auto dv = [&](int st) { return dv0 + ((st * Tile::kTileBytes) >> 4); };
-  auto phase = [&](int kt) { return uint32_t((kt / NST) & 1); };
+  auto phase_k = [&](int kt) { return uint32_t((kt / NSK) & 1); };
+  auto phase_v = [&](int kt) { return uint32_t((kt / NSV) & 1); };
   // ping-pong: consumer c issues after named barrier 1 + c, then lets the other one go (barrier 2 - c); consumer 1
   // lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
   if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
@@ -1182,8 +1189,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   };
   if (!OVL) {
     for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST;
-      wgmma::mbar::wait(full_k + st, phase(kt));
+      const int st = kt % NSK, sv = kt % NSV;
+      wgmma::mbar::wait(full_k + st, phase_k(kt));
       wgmma::fence_proxy_async_smem();
       turn_begin();
       issue_qk<T, R, KT>(sc_flat, dq, dk(st));
@@ -1191,16 +1198,16 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
       wgmma::fence_operand(sc_flat);
       wgmma::fence_operand(o_flat);
-      if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NST);
+      if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NSV);
       float alpha[2];
       softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
                          unmasked(st));
       wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
       rescale_rows<16>(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
-      wgmma::mbar::wait(full_v + st, phase(kt));
+      wgmma::mbar::wait(full_v + sv, phase_v(kt));
       wgmma::fence_proxy_async_smem();
-      issue_pv<T, KT>(o_flat, pa, dv(st));
+      issue_pv<T, KT>(o_flat, pa, dv(sv));
     }
   } else if (n_tiles > 0) {
     float alpha[2];
@@ -1215,9 +1222,9 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     wgmma::mbar::arrive(empty_k);
     mma::c_to_a<T, NS / 2>(pa, sc);
     for (int kt = 1; kt < n_tiles; ++kt) {
-      const int st = kt % NST, sp = (kt - 1) % NST;
-      wgmma::mbar::wait(full_k + st, phase(kt));
-      wgmma::mbar::wait(full_v + sp, phase(kt - 1));
+      const int st = kt % NSK, sp = (kt - 1) % NSV;
+      wgmma::mbar::wait(full_k + st, phase_k(kt));
+      wgmma::mbar::wait(full_v + sp, phase_v(kt - 1));
       wgmma::fence_proxy_async_smem();
       turn_begin();
       issue_qk<T, R, KT>(sc_flat, dq, dk(st));
@@ -1234,8 +1241,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       rescale_rows<16>(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
     }
-    const int sl = (n_tiles - 1) % NST;
-    wgmma::mbar::wait(full_v + sl, phase(n_tiles - 1));
+    const int sl = (n_tiles - 1) % NSV;
+    wgmma::mbar::wait(full_v + sl, phase_v(n_tiles - 1));
     wgmma::fence_proxy_async_smem();
     issue_pv<T, KT>(o_flat, pa, dv(sl));
   }
@@ -1246,7 +1253,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   float inv[2];
   finish_rows(p, b, l_run, m_run, rvalid, row0, lane, R, inv);
   constexpr int LD = D + 8;
-  static_assert(size_t(R) * LD * 2 <= 2 * NST * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
+  static_assert(size_t(R) * LD * 2 <= (NSK + NSV) * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
   store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
 }
 

@@ -420,6 +420,9 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
     // no padding: whole key tiles of non-causal lists skip the mask (warp-specialised forward), the last one is partial
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 300, 48, false, 0, false, false});
     run_gather_case({torch::kFloat16, 1, 300, 4, 2, 1000, 128, 200, 300, false, 0, true, false});
+    // long lists: the stage rings of the warp-specialised forward wrap several times (16 and 15 key tiles of 64)
+    run_gather_case({torch::kBFloat16, 1, 256, 2, 1, 5000, 128, 1000, 256, false, 0, false, false});
+    run_gather_case({torch::kFloat16, 1, 64, 2, 2, 4000, 128, 900, 64, true, 3000, false});
   }
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
