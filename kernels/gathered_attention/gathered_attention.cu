@@ -1110,6 +1110,17 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     const uint32_t o_even = lr * 128 + ((q ^ (lr & 7)) << 4), o_odd = lr * 128 + (((4 + q) ^ (lr & 7)) << 4);
     const uint32_t sK_addr = mma::smem_addr(sK), sV_addr = mma::smem_addr(sV);
     const T *kq = blk.kg + q * 8, *vq = blk.vg + q * 8;
+    // this thread's pieces of the tile's rows m (padding entries: zeros) from kq or vq into the stage at `stage`
+    auto copy_rows = [&](const int (&m)[NROW], const T* base, uint32_t stage) {
+#pragma unroll
+      for (int i = 0; i < NROW; ++i) {
+        const bool ok = m[i] >= 0;
+        const T* src = base + size_t(ok ? m[i] : 0) * p.kv_stride_n;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          mma::cp_async_16(stage + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
+      }
+    };
     for (int kt = 0; kt < n_tiles; ++kt) {
       const int st = kt % NSK, sv = kt % NSV, i0 = kt * KT + lr;
       const bool whole = (kt + 1) * KT <= p.topk;
@@ -1118,17 +1129,12 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       for (int i = 0; i < NROW; ++i) m[i] = whole || i0 + 32 * i < p.topk ? blk.list[i0 + 32 * i] : -1;
       // (the parity of the phase that released the stage, when it was used before)
       if (kt >= NSK) wgmma::mbar::wait(empty_k + st, uint32_t((kt / NSK - 1) & 1));  // S and softmax done with it
-      const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + sv * Tile::kTileBytes;
+      copy_rows(m, kq, sK_addr + st * Tile::kTileBytes);
+      if (q == 0) {
 #pragma unroll
-      for (int i = 0; i < NROW; ++i) {
-        const bool ok = m[i] >= 0;
-        const T* src = kq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          mma::cp_async_16(kd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
-        if (q == 0) {
+        for (int i = 0; i < NROW; ++i) {
           s_idx[st * KT + lr + 32 * i] = m[i];
-          s_bias[st * KT + lr + 32 * i] = ok ? 0.f : -INFINITY;
+          s_bias[st * KT + lr + 32 * i] = m[i] >= 0 ? 0.f : -INFINITY;
         }
       }
       bool unpadded = true;
@@ -1139,14 +1145,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::mbar::arrive(full_k + st);
       wgmma::mbar::arrive_cp_async(full_k + st);
       if (kt >= NSV) wgmma::mbar::wait(empty_v + sv, uint32_t((kt / NSV - 1) & 1));  // P V done with it
-#pragma unroll
-      for (int i = 0; i < NROW; ++i) {
-        const bool ok = m[i] >= 0;
-        const T* src = vq + size_t(ok ? m[i] : 0) * p.kv_stride_n;
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          mma::cp_async_16(vd + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
-      }
+      copy_rows(m, vq, sV_addr + sv * Tile::kTileBytes);
       wgmma::mbar::arrive_cp_async(full_v + sv);
     }
     mma::cp_async_wait<0>();  // (no copy outlives its thread)
