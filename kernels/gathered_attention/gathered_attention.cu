@@ -22,9 +22,10 @@
 // v (1 MB): 17.6 GB in all, ≥ 4.2 ms at HBM bandwidth unless L2 serves it — hence the kv-head-major block order.
 //
 // Paths: bf16/fp16 with D 64 or 128 and 16-byte aligned rows run the tensor-core kernels below (forward and
-// backward on mma.sync: (a) 0.34 ms forward, 203 TFLOP/s, (b) 6.5 ms, 168 TFLOP/s); D 128 forwards take the warpgroup
-// (wgmma) kernel ((a) 0.24 ms, 289 TFLOP/s; (b) 3.37 ms, 326 TFLOP/s = 55 % of dense causal SDPA, 8.7× faster than
-// gather + SDPA; H200, bench/RESULTS.md); everything else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
+// backward on mma.sync: (a) 0.34 ms forward, 203 TFLOP/s, (b) 6.5 ms, 168 TFLOP/s); D 128 forwards take the
+// warp-specialised warpgroup (wgmma) kernel ((a) 0.21–0.22 ms, 311–323 TFLOP/s; (b) 3.10–3.17 ms, 347–354 TFLOP/s =
+// 58–59 % of dense causal SDPA, 9.3–9.5× faster than gather + SDPA; H200, bench/RESULTS.md, session 7); everything
+// else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
