@@ -359,10 +359,12 @@ struct MmaRow {
 };
 
 /// Row r (0 .. rows-1) of a block of `rows` rows: kv head g = blockIdx.y / n_blocks, list j = blockIdx.y % n_blocks
-/// (head-major).
-__device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int r, int rows = 64) {
-  const int group = p.heads / p.kv_heads, g = blockIdx.y / p.n_blocks, jblk = blockIdx.y % p.n_blocks;
-  const int R = blockIdx.x * rows + r, hi = R / p.block_q, qi = R % p.block_q;
+/// (head-major). by >= 0: row r of the first row block of list-block by instead (a block of the warp-specialised
+/// forward that serves two lists).
+__device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int r, int rows = 64, int by = -1) {
+  const unsigned y = by < 0 ? blockIdx.y : unsigned(by), x = by < 0 ? blockIdx.x : 0u;
+  const int group = p.heads / p.kv_heads, g = y / p.n_blocks, jblk = y % p.n_blocks;
+  const int R = x * rows + r, hi = R / p.block_q, qi = R % p.block_q;
   MmaRow ri;
   ri.t = jblk * p.block_q + qi;
   ri.h = g * group + hi;
@@ -374,10 +376,10 @@ __device__ __forceinline__ MmaRow mma_row(const GatheredAttentionParams& p, int 
 /// A lane's two accumulator rows r and r + 8 of the block: their query positions (memory rows are int32 indices: a
 /// larger position sees every row) and whether they exist.
 __device__ __forceinline__ void lane_rows(const GatheredAttentionParams& p, int r, int rows, int (&pos)[2],
-                                          bool (&valid)[2]) {
+                                          bool (&valid)[2], int by = -1) {
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
-    const MmaRow ri = mma_row(p, r + 8 * hf, rows);
+    const MmaRow ri = mma_row(p, r + 8 * hf, rows, by);
     pos[hf] = ri.pos < int64_t(INT_MAX) ? int(ri.pos) : INT_MAX;
     valid[hf] = ri.valid;
   }
@@ -389,9 +391,12 @@ struct MmaBlock {
   int b, g, n_tiles;
   const T *kg, *vg;
   const int32_t* list;
-  __device__ MmaBlock(const GatheredAttentionParams& p, int keys_per_tile)
-      : b(blockIdx.z), g(blockIdx.y / p.n_blocks), n_tiles((p.topk + keys_per_tile - 1) / keys_per_tile) {
-    const int jblk = blockIdx.y % p.n_blocks;
+  /// by: the list-block (kv head · n_blocks + list), blockIdx.y by default
+  __device__ MmaBlock(const GatheredAttentionParams& p, int keys_per_tile, int by = -1)
+      : b(blockIdx.z),
+        g((by < 0 ? blockIdx.y : unsigned(by)) / p.n_blocks),
+        n_tiles((p.topk + keys_per_tile - 1) / keys_per_tile) {
+    const int jblk = (by < 0 ? blockIdx.y : unsigned(by)) % p.n_blocks;
     kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
     vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
     list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk;
@@ -445,7 +450,7 @@ __device__ __forceinline__ void gather_kv_tile(const GatheredAttentionParams& p,
 template <typename T, int D, int LD>
 __device__ __forceinline__ void store_warp_rows(const GatheredAttentionParams& p, int b, void* dst, T* stage,
                                                 const float (&acc)[D / 8][4], const float (&f)[2], int row0, int lane,
-                                                int rows = 64) {
+                                                int rows = 64, int by = -1) {
   const int g8 = lane >> 2, q4 = lane & 3;
 #pragma unroll
   for (int nt = 0; nt < D / 8; ++nt) {
@@ -456,7 +461,7 @@ __device__ __forceinline__ void store_warp_rows(const GatheredAttentionParams& p
   __syncwarp();
   for (int e = lane; e < 16 * (D / 8); e += 32) {
     const int r = row0 + e / (D / 8), c8 = (e % (D / 8)) * 8;
-    const MmaRow ri = mma_row(p, r, rows);
+    const MmaRow ri = mma_row(p, r, rows, by);
     if (!ri.valid) continue;
     T* out = static_cast<T*>(dst) + ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8;
     *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(stage + r * LD + c8);
@@ -477,7 +482,7 @@ struct FwdSmem {
 /// (-inf then).
 __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, int b, float (&l_run)[2],
                                             const float (&m_run)[2], const bool (&rvalid)[2], int row0, int lane,
-                                            int rows, float (&inv)[2]) {
+                                            int rows, float (&inv)[2], int by = -1) {
   const int g8 = lane >> 2, q4 = lane & 3;
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
@@ -485,7 +490,7 @@ __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, in
     l_run[hf] += __shfl_xor_sync(0xffffffffu, l_run[hf], 2);
     inv[hf] = l_run[hf] > 0.f ? 1.f / l_run[hf] : 0.f;
     if (q4 == 0 && rvalid[hf]) {
-      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, rows);
+      const MmaRow ri = mma_row(p, row0 + g8 + 8 * hf, rows, by);
       p.lse[(size_t(b) * p.heads + ri.h) * p.tq + ri.t] =
           l_run[hf] > 0.f ? (m_run[hf] + __log2f(l_run[hf])) * kLn2 : -INFINITY;
     }
@@ -1026,7 +1031,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
 }
 
 // Warp-specialised warpgroup forward (mode 3, the default for D = 128): warpgroup 0 of the block only gathers (cp.async
-// into NST stages of one K and one V tile of KT keys, SW128 layout), the C consumer warpgroups (64 rows each) only
+// into NSK stages of a K tile and NSV of a V tile of KT keys each, SW128 layout), the C consumer warpgroups (64 rows each) only
 // compute. K and V of a stage are handed over by their own mbarriers: fullK[s] completes when the producer's K
 // copies have landed (each producer thread's cp.async.mbarrier.arrive.noinc) and its list entries are written (a
 // plain arrive), fullV[s] when its V copies have; emptyK[s] when every consumer thread has waited on its S reading the
@@ -1040,53 +1045,68 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
 // the registers P V of tile kt - 1 read) only after it has been waited: no more registers than the plain loop.
 // Registers: the producer hands most of its registers to the consumers (setmaxnreg); one consumer per block (lists
 // of 64 rows) keeps two blocks per SM.
-template <int C, int KT>
+// PAIR (opt-in, DYSRA_GATHERED_ATTENTION_WS_PAIR=1): lists of at most 64 rows (one per consumer) — two list-blocks
+// per block, each consumer its own list and its own K/V rings, one producer feeding both; instead of two one-consumer
+// blocks per SM, each with a producer.
+template <int C, int KT, bool PAIR = false>
 struct GaWsTile {
   static_assert((C == 1 || C == 2) && (KT == 64 || KT == 128), "one or two consumers, key tiles of 64 or 128");
+  static_assert(!PAIR || (C == 2 && KT == 64), "paired lists: two consumers, 64-key tiles");
   static constexpr int kRows = 64 * C, kKeys = KT, kThreads = 128 * (C + 1), kMinBlocks = C == 1 ? 2 : 1;
-  static constexpr int kStages = KT == 128 ? 2 : (C == 2 ? 4 : 2);
+  static constexpr int kRings = PAIR ? 2 : 1;  // K/V stage rings (one per list)
+  // K stages outnumber V stages: the K of a tile is needed a whole tile before its V (the overlapped loop issues
+  // P V of tile j with S of tile j + 1), so the extra K stages let the producer gather two tiles ahead; what fits:
+  // two consumers (one block per SM): 3 K + 2 V stages of 128 keys or 6 + 4 of 64 (paired lists: 3 + 2 per list);
+  // one consumer (two blocks per SM): 3 + 2 of 64
+  static constexpr int kStagesK = KT == 128 || PAIR ? 3 : (C == 2 ? 6 : 3);
+  static constexpr int kStagesV = KT == 128 || PAIR ? 2 : (C == 2 ? 4 : 2);
   // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 64 and its
   // share goes to the consumers
   static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 64;
   static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
   static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
   static constexpr size_t smem_bytes() {
-    return 1024 + kQBytes + 2 * size_t(kStages) * kTileBytes + 2 * 4 * size_t(kStages) * kKeys + 4 * 8 * kStages +
-           4 * 4 * kStages;
+    return 1024 + kQBytes +
+           kRings * (size_t(kStagesK + kStagesV) * kTileBytes + 2 * 4 * size_t(kStagesK) * kKeys +
+                     2 * 8 * (kStagesK + kStagesV) + 4 * 4 * kStagesK);
   }
 };
 
-template <typename T, int C, int KT, bool OVL = false>
-__global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kMinBlocks)
+template <typename T, int C, int KT, bool OVL = false, bool PAIR = false>
+__global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, KT, PAIR>::kMinBlocks)
     gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
-  using Tile = GaWsTile<C, KT>;
-  constexpr int R = Tile::kRows, D = 128, NST = Tile::kStages, NS = KT / 8;
+  using Tile = GaWsTile<C, KT, PAIR>;
+  constexpr int R = Tile::kRows, D = 128, NSK = Tile::kStagesK, NSV = Tile::kStagesV, NS = KT / 8, NR = Tile::kRings;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
-  uint8_t* sQ = smem;                                                // SW128 rows, R rows
-  uint8_t* sK = sQ + Tile::kQBytes;                                  // [NST] SW128 rows, KT rows each
-  uint8_t* sV = sK + NST * Tile::kTileBytes;                         // [NST]
-  int* s_idx = reinterpret_cast<int*>(sV + NST * Tile::kTileBytes);  // [NST][KT]
-  float* s_bias = reinterpret_cast<float*>(s_idx + NST * KT);        // [NST][KT] 0, or -inf for padding
-  uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NST * KT);  // [NST] each
-  uint64_t *full_v = full_k + NST, *empty_k = full_v + NST, *empty_v = empty_k + NST;
-  int* s_whole = reinterpret_cast<int*>(empty_v + NST);  // [NST][4]: producer warp w's rows of the stage unpadded
+  uint8_t* sQ = smem;                                                     // SW128 rows, R rows
+  uint8_t* sK = sQ + Tile::kQBytes;                                       // [NR][NSK] SW128 rows, KT rows each
+  uint8_t* sV = sK + NR * NSK * Tile::kTileBytes;                         // [NR][NSV]
+  int* s_idx = reinterpret_cast<int*>(sV + NR * NSV * Tile::kTileBytes);  // [NR][NSK][KT] (with K)
+  float* s_bias = reinterpret_cast<float*>(s_idx + NR * NSK * KT);        // [NR][NSK][KT] 0, or -inf for padding
+  uint64_t* full_k = reinterpret_cast<uint64_t*>(s_bias + NR * NSK * KT);  // [NR][NSK]
+  uint64_t *empty_k = full_k + NR * NSK, *full_v = empty_k + NR * NSK, *empty_v = full_v + NR * NSV;  // [NR][NSV]
+  int* s_whole = reinterpret_cast<int*>(empty_v + NR * NSV);  // [NR][NSK][4]: producer warp w's rows unpadded
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  const MmaBlock<T> blk(p, KT);
-  const int b = blk.b, n_tiles = blk.n_tiles;
+  // list-block of ring r: blockIdx.y, or (paired) 2·blockIdx.y + r
+  auto list_block = [&](int r) { return PAIR ? int(2 * blockIdx.y) + r : -1; };
+  const MmaBlock<T> blk(p, KT, list_block(0));
+  const int b = blk.b, n_tiles = blk.n_tiles;  // (the same for every list)
 
   if (tid == 0) {
-    for (int st = 0; st < NST; ++st) {
-      wgmma::mbar::init(full_k + st, 2 * 128);  // 128 copy arrivals + 128 plain ones (list entries)
-      wgmma::mbar::init(full_v + st, 128);      // copy arrivals
-      wgmma::mbar::init(empty_k + st, 128 * C);  // every consumer thread
-      wgmma::mbar::init(empty_v + st, 128 * C);
+    for (int st = 0; st < NR * NSK; ++st) {
+      wgmma::mbar::init(full_k + st, 2 * 128);           // 128 copy arrivals + 128 plain ones (list entries)
+      wgmma::mbar::init(empty_k + st, 128 * (C / NR));  // every consumer thread reading the ring
+    }
+    for (int st = 0; st < NR * NSV; ++st) {
+      wgmma::mbar::init(full_v + st, 128);  // copy arrivals
+      wgmma::mbar::init(empty_v + st, 128 * (C / NR));
     }
   }
   for (int e = tid; e < R * (D / 8); e += Tile::kThreads) {  // Q, by every thread
     const int r = e / (D / 8), c16 = e % (D / 8);
-    const MmaRow ri = mma_row(p, r, R);
+    const MmaRow ri = PAIR ? mma_row(p, r % 64, 64, list_block(r / 64)) : mma_row(p, r, R);
     cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
   }
   mma::cp_async_commit();
@@ -1104,10 +1124,17 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
     const int q = tid % 4, lr = tid / 4;
     const uint32_t o_even = lr * 128 + ((q ^ (lr & 7)) << 4), o_odd = lr * 128 + (((4 + q) ^ (lr & 7)) << 4);
     const uint32_t sK_addr = mma::smem_addr(sK), sV_addr = mma::smem_addr(sV);
-    const T *kq = blk.kg + q * 8, *vq = blk.vg + q * 8;
-    // this thread's pieces of the tile's rows m (padding entries: zeros) from kq or vq into the stage at `stage`;
-    // with_list: and the rows' list entries and key bias (the K tile's, stage st)
-    auto copy_rows = [&](const int(&m)[NROW], const T* base, uint32_t stage, int st, bool with_list) {
+    const int32_t* list[NR];
+    const T *kq[NR], *vq[NR];
+#pragma unroll
+    for (int r = 0; r < NR; ++r) {
+      const MmaBlock<T> br(p, KT, list_block(r));
+      list[r] = br.list;
+      kq[r] = br.kg + q * 8;
+      vq[r] = br.vg + q * 8;
+    }
+    // this thread's pieces of the tile's rows m (padding entries: zeros) from kq or vq into the stage at `stage`
+    auto copy_rows = [&](const int (&m)[NROW], const T* base, uint32_t stage) {
 #pragma unroll
       for (int i = 0; i < NROW; ++i) {
         const bool ok = m[i] >= 0;
@@ -1115,47 +1142,82 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
 #pragma unroll
         for (int j = 0; j < 4; ++j)
           mma::cp_async_16(stage + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
-        if (with_list && q == 0) {
-          s_idx[st * KT + lr + 32 * i] = m[i];
-          s_bias[st * KT + lr + 32 * i] = ok ? 0.f : -INFINITY;
-        }
       }
     };
-    for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST, i0 = kt * KT + lr;
-      const bool whole = (kt + 1) * KT <= p.topk;
-      const uint32_t parity = uint32_t((kt / NST - 1) & 1);  // of the phase that released the stage (kt >= NST)
-      int m[NROW];
+    // V of tile kt into ring r, once every P V that read the stage is done
+    auto copy_v = [&](int kt, int r, const int (&m)[NROW]) {
+      const int sv = r * NSV + kt % NSV;
+      if (kt >= NSV) wgmma::mbar::wait(empty_v + sv, uint32_t((kt / NSV - 1) & 1));
+      copy_rows(m, vq[r], sV_addr + sv * Tile::kTileBytes);
+      wgmma::mbar::arrive_cp_async(full_v + sv);
+    };
+    // order: K of tile j, then V of tile j - 1 (P V of a tile is issued with S of the next), so waiting for a V stage
+    // never holds back the K gathers the extra K stages allow ahead
+    int mv[NR][NROW];  // the list entries of the tile whose V comes next
+    for (int kt = 0; kt <= n_tiles; ++kt) {
+      if (kt < n_tiles) {
+        const int i0 = kt * KT + lr;
+        const bool whole = (kt + 1) * KT <= p.topk;
+        int m[NR][NROW];
 #pragma unroll
-      for (int i = 0; i < NROW; ++i) m[i] = whole || i0 + 32 * i < p.topk ? blk.list[i0 + 32 * i] : -1;
-      if (kt >= NST) wgmma::mbar::wait(empty_k + st, parity);  // every S that read the stage's K is done
-      const uint32_t kd = sK_addr + st * Tile::kTileBytes, vd = sV_addr + st * Tile::kTileBytes;
-      copy_rows(m, kq, kd, st, true);
-      bool unpadded = true;
+        for (int r = 0; r < NR; ++r)
 #pragma unroll
-      for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[i] >= 0;
-      unpadded = __all_sync(0xffffffffu, unpadded);
-      if (lane == 0) s_whole[st * 4 + warp] = unpadded;
-      wgmma::mbar::arrive(full_k + st);
-      wgmma::mbar::arrive_cp_async(full_k + st);
-      if (kt >= NST) wgmma::mbar::wait(empty_v + st, parity);  // every P V that read the stage's V is done
-      copy_rows(m, vq, vd, st, false);
-      wgmma::mbar::arrive_cp_async(full_v + st);
+          for (int i = 0; i < NROW; ++i) m[r][i] = whole || i0 + 32 * i < p.topk ? list[r][i0 + 32 * i] : -1;
+#pragma unroll
+        for (int r = 0; r < NR; ++r) {
+          const int st = r * NSK + kt % NSK;
+          // (the parity of the phase that released the stage, when it was used before)
+          if (kt >= NSK) wgmma::mbar::wait(empty_k + st, uint32_t((kt / NSK - 1) & 1));  // S and softmax done with it
+          copy_rows(m[r], kq[r], sK_addr + st * Tile::kTileBytes);
+          if (q == 0) {
+#pragma unroll
+            for (int i = 0; i < NROW; ++i) {
+              s_idx[st * KT + lr + 32 * i] = m[r][i];
+              s_bias[st * KT + lr + 32 * i] = m[r][i] >= 0 ? 0.f : -INFINITY;
+            }
+          }
+          bool unpadded = true;
+#pragma unroll
+          for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[r][i] >= 0;
+          unpadded = __all_sync(0xffffffffu, unpadded);
+          if (lane == 0) s_whole[st * 4 + warp] = unpadded;
+          wgmma::mbar::arrive(full_k + st);
+          wgmma::mbar::arrive_cp_async(full_k + st);
+        }
+        if (kt > 0) {
+#pragma unroll
+          for (int r = 0; r < NR; ++r) copy_v(kt - 1, r, mv[r]);
+        }
+#pragma unroll
+        for (int r = 0; r < NR; ++r)
+#pragma unroll
+          for (int i = 0; i < NROW; ++i) mv[r][i] = m[r][i];
+      } else if (kt > 0) {
+#pragma unroll
+        for (int r = 0; r < NR; ++r) copy_v(kt - 1, r, mv[r]);
+      }
     }
     mma::cp_async_wait<0>();  // (no copy outlives its thread)
     return;
   }
 
-  // ---- consumers: warpgroup c = wg - 1 owns rows 64c .. 64c + 63 (warp cw: 16 of them)
+  // ---- consumers: warpgroup c = wg - 1 owns rows 64c .. 64c + 63 of the block (warp cw: 16 of them); paired: rows
+  // 0 .. 63 of its own list (ring c)
   wgmma::setmaxnreg_inc<Tile::kConsumerRegs>();
   const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
+  const int rc = PAIR ? c : 0, by = list_block(c), rows = PAIR ? 64 : R, lrow0 = PAIR ? row0 - 64 * c : row0;
   int pos[2];
   bool rvalid[2];
-  lane_rows(p, row0 + g8, R, pos, rvalid);
+  lane_rows(p, lrow0 + g8, rows, pos, rvalid, by);
   const float qk_scale = p.scale * kLog2e;
+  const int* r_idx = s_idx + rc * NSK * KT;
+  const float* r_bias = s_bias + rc * NSK * KT;
+  const int* r_whole = s_whole + rc * NSK * 4;
+  uint64_t *r_full_k = full_k + rc * NSK, *r_empty_k = empty_k + rc * NSK, *r_full_v = full_v + rc * NSV,
+           *r_empty_v = empty_v + rc * NSV;
   // a tile whose list entries are all valid needs no mask unless causal (the unmasked softmax needs qk_scale > 0)
   auto unmasked = [&](int st) {
-    const int4 w = *reinterpret_cast<const int4*>(s_whole + st * 4);
+    const int4 w = *reinterpret_cast<const int4*>(r_whole + st * 4);
     return !p.causal && qk_scale > 0.f && (w.x & w.y & w.z & w.w);
   };
   float o[16][4];
@@ -1165,11 +1227,13 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   float sc[NS][4];
   float (&sc_flat)[NS * 4] = reinterpret_cast<float (&)[NS * 4]>(sc);
   uint32_t pa[NS / 2][4];
-  const uint64_t dq = wgmma::make_desc_sw128(sQ + c * 64 * 128, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
-                 dv0 = wgmma::make_desc_sw128(sV, uint32_t(KT) * 128, 1024);
+  const uint64_t dq = wgmma::make_desc_sw128(sQ + c * 64 * 128, 16, 1024),
+                 dk0 = wgmma::make_desc_sw128(sK + rc * NSK * Tile::kTileBytes, 16, 1024),
+                 dv0 = wgmma::make_desc_sw128(sV + rc * NSV * Tile::kTileBytes, uint32_t(KT) * 128, 1024);
   auto dk = [&](int st) { return dk0 + ((st * Tile::kTileBytes) >> 4); };
   auto dv = [&](int st) { return dv0 + ((st * Tile::kTileBytes) >> 4); };
-  auto phase = [&](int kt) { return uint32_t((kt / NST) & 1); };
+  auto phase_k = [&](int kt) { return uint32_t((kt / NSK) & 1); };
+  auto phase_v = [&](int kt) { return uint32_t((kt / NSV) & 1); };
   // ping-pong: consumer c issues after named barrier 1 + c, then lets the other one go (barrier 2 - c); consumer 1
   // lets consumer 0 start, and skips its last hand-over (every arrive has its sync)
   if (C == 2 && c == 1 && n_tiles > 0) wgmma::named_arrive(1, 256);
@@ -1181,8 +1245,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   };
   if (!OVL) {
     for (int kt = 0; kt < n_tiles; ++kt) {
-      const int st = kt % NST;
-      wgmma::mbar::wait(full_k + st, phase(kt));
+      const int st = kt % NSK, sv = kt % NSV;
+      wgmma::mbar::wait(r_full_k + st, phase_k(kt));
       wgmma::fence_proxy_async_smem();
       turn_begin();
       issue_qk<T, R, KT>(sc_flat, dq, dk(st));
@@ -1190,33 +1254,33 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
       wgmma::fence_operand(sc_flat);
       wgmma::fence_operand(o_flat);
-      if (kt > 0) wgmma::mbar::arrive(empty_v + (kt - 1) % NST);
+      if (kt > 0) wgmma::mbar::arrive(r_empty_v + (kt - 1) % NSV);
       float alpha[2];
-      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+      softmax_scores<NS>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
                          unmasked(st));
-      wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
+      wgmma::mbar::arrive(r_empty_k + st);  // (after the softmax: it reads the stage's list entries)
       rescale_rows<16>(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
-      wgmma::mbar::wait(full_v + st, phase(kt));
+      wgmma::mbar::wait(r_full_v + sv, phase_v(kt));
       wgmma::fence_proxy_async_smem();
-      issue_pv<T, KT>(o_flat, pa, dv(st));
+      issue_pv<T, KT>(o_flat, pa, dv(sv));
     }
   } else if (n_tiles > 0) {
     float alpha[2];
-    wgmma::mbar::wait(full_k, 0);
+    wgmma::mbar::wait(r_full_k, 0);
     wgmma::fence_proxy_async_smem();
     turn_begin();
     issue_qk<T, R, KT>(sc_flat, dq, dk(0));
     turn_end(0);
     wgmma::wait<0>();
     wgmma::fence_operand(sc_flat);
-    softmax_scores<NS>(sc, s_idx, s_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0));  // (o = 0)
-    wgmma::mbar::arrive(empty_k);
+    softmax_scores<NS>(sc, r_idx, r_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0));  // (o = 0)
+    wgmma::mbar::arrive(r_empty_k);
     mma::c_to_a<T, NS / 2>(pa, sc);
     for (int kt = 1; kt < n_tiles; ++kt) {
-      const int st = kt % NST, sp = (kt - 1) % NST;
-      wgmma::mbar::wait(full_k + st, phase(kt));
-      wgmma::mbar::wait(full_v + sp, phase(kt - 1));
+      const int st = kt % NSK, sp = (kt - 1) % NSV;
+      wgmma::mbar::wait(r_full_k + st, phase_k(kt));
+      wgmma::mbar::wait(r_full_v + sp, phase_v(kt - 1));
       wgmma::fence_proxy_async_smem();
       turn_begin();
       issue_qk<T, R, KT>(sc_flat, dq, dk(st));
@@ -1224,17 +1288,17 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
       turn_end(kt);
       wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
       wgmma::fence_operand(sc_flat);
-      softmax_scores<NS>(sc, s_idx + st * KT, s_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+      softmax_scores<NS>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
                          unmasked(st));
-      wgmma::mbar::arrive(empty_k + st);  // (after the softmax: it reads the stage's list entries)
+      wgmma::mbar::arrive(r_empty_k + st);  // (after the softmax: it reads the stage's list entries)
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
-      wgmma::mbar::arrive(empty_v + sp);
+      wgmma::mbar::arrive(r_empty_v + sp);
       rescale_rows<16>(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
     }
-    const int sl = (n_tiles - 1) % NST;
-    wgmma::mbar::wait(full_v + sl, phase(n_tiles - 1));
+    const int sl = (n_tiles - 1) % NSV;
+    wgmma::mbar::wait(r_full_v + sl, phase_v(n_tiles - 1));
     wgmma::fence_proxy_async_smem();
     issue_pv<T, KT>(o_flat, pa, dv(sl));
   }
@@ -1243,10 +1307,11 @@ __global__ void __launch_bounds__(GaWsTile<C, KT>::kThreads, GaWsTile<C, KT>::kM
   wgmma::named_sync(3, 128 * C);  // every consumer warp is done reading sK / sV: they become the output stage
 
   float inv[2];
-  finish_rows(p, b, l_run, m_run, rvalid, row0, lane, R, inv);
+  finish_rows(p, b, l_run, m_run, rvalid, lrow0, lane, rows, inv, by);
   constexpr int LD = D + 8;
-  static_assert(size_t(R) * LD * 2 <= 2 * NST * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
-  store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK), o, inv, row0, lane, R);
+  static_assert(size_t(R) * LD * 2 <= NR * (NSK + NSV) * size_t(Tile::kTileBytes), "the output stage fits in K/V stages");
+  store_warp_rows<T, D, LD>(p, b, p.out, reinterpret_cast<T*>(sK) + (PAIR ? c * 64 * LD : 0), o, inv, lrow0, lane, rows,
+                            by);
 }
 
 /// The tensor-core path: bf16 or fp16, D of 64 or 128, 16-byte aligned rows (strides multiples of 8 elements).
@@ -1318,16 +1383,24 @@ int wgmma_mode(const GatheredAttentionParams& p) {
   return 3;
 }
 
-template <typename T, int C, int KT, bool OVL = false>
+template <typename T, int C, int KT, bool OVL = false, bool PAIR = false>
 cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream) {
-  using Tile = GaWsTile<C, KT>;
-  auto kernel = gathered_attention_fwd_ws_kernel<T, C, KT, OVL>;
+  using Tile = GaWsTile<C, KT, PAIR>;
+  auto kernel = gathered_attention_fwd_ws_kernel<T, C, KT, OVL, PAIR>;
   const size_t smem = Tile::smem_bytes();
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const int group = p.heads / p.kv_heads;
-  const dim3 grid((group * p.block_q + Tile::kRows - 1) / Tile::kRows, p.n_blocks * p.kv_heads, p.batch);
+  const dim3 grid = PAIR ? dim3(1, p.n_blocks * p.kv_heads / 2, p.batch)
+                         : dim3((group * p.block_q + Tile::kRows - 1) / Tile::kRows, p.n_blocks * p.kv_heads, p.batch);
   kernel<<<grid, Tile::kThreads, smem, stream>>>(p);
   return cudaGetLastError();
+}
+
+/// DYSRA_GATHERED_ATTENTION_WS_PAIR=1: lists of at most 64 rows, an even number of them, run two per block (one per
+/// consumer) instead of one per one-consumer block.
+bool ws_pair(const GatheredAttentionParams& p) {
+  const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_PAIR");
+  return e && std::string(e) == "1" && (p.heads / p.kv_heads) * p.block_q <= 64 && (p.n_blocks * p.kv_heads) % 2 == 0;
 }
 
 /// Key tile of the warp-specialised forward for two consumers: 128, or 64 with DYSRA_GATHERED_ATTENTION_WS_KEYS=64
@@ -1350,6 +1423,8 @@ cudaError_t fwd_wgmma(const GatheredAttentionParams& p, int mode, cudaStream_t s
   if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WG")) two = two && std::string(e) != "1";  // (A/B)
   if (mode == 3) {
     const bool ovl = ws_overlap();
+    if (!two && ws_pair(p))
+      return ovl ? launch_fwd_ws<T, 2, 64, true, true>(p, stream) : launch_fwd_ws<T, 2, 64, false, true>(p, stream);
     if (!two) return ovl ? launch_fwd_ws<T, 1, 64, true>(p, stream) : launch_fwd_ws<T, 1, 64>(p, stream);
     if (ws_keys_128()) return ovl ? launch_fwd_ws<T, 2, 128, true>(p, stream) : launch_fwd_ws<T, 2, 128>(p, stream);
     return ovl ? launch_fwd_ws<T, 2, 64, true>(p, stream) : launch_fwd_ws<T, 2, 64>(p, stream);

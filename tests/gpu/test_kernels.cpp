@@ -397,19 +397,22 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
   // D 128 runs the warp-specialised warpgroup (wgmma) forward by default ("3", overlapped, 128-key tiles for two
   // consumers); every case runs in each variant of it (key tiles of 64 and of 128, plain and overlapped), in the
   // wgmma forward without a producer ("1", and "2" with the intra-warpgroup overlap) and with wgmma off ("0")
+  // (ws_pair "1": lists of at most 64 rows, an even number of them, run two per block)
   struct Mode {
-    const char *wgmma, *ws_keys, *ws_overlap;
+    const char *wgmma, *ws_keys, *ws_overlap, *ws_pair;
   };
-  const Mode modes[] = {{"1", "64", "0"}, {"2", "64", "0"}, {"3", "64", "0"},
-                        {"3", "128", "0"}, {"3", "64", "1"}, {"3", "128", "1"},
-                        {"0", "64", "0"}};
+  const Mode modes[] = {{"1", "64", "0", "0"},  {"2", "64", "0", "0"},  {"3", "64", "0", "0"},
+                        {"3", "128", "0", "0"}, {"3", "64", "1", "0"},  {"3", "128", "1", "0"},
+                        {"3", "128", "1", "1"}, {"3", "64", "0", "1"},  {"0", "64", "0", "0"}};
   for (const Mode& m : modes) {
     SCOPED_TRACE(::testing::Message() << "DYSRA_GATHERED_ATTENTION_WGMMA=" << m.wgmma
                                       << " DYSRA_GATHERED_ATTENTION_WS_KEYS=" << m.ws_keys
-                                      << " DYSRA_GATHERED_ATTENTION_WS_OVERLAP=" << m.ws_overlap);
+                                      << " DYSRA_GATHERED_ATTENTION_WS_OVERLAP=" << m.ws_overlap
+                                      << " DYSRA_GATHERED_ATTENTION_WS_PAIR=" << m.ws_pair);
     ::setenv("DYSRA_GATHERED_ATTENTION_WGMMA", m.wgmma, 1);
     ::setenv("DYSRA_GATHERED_ATTENTION_WS_KEYS", m.ws_keys, 1);
     ::setenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP", m.ws_overlap, 1);
+    ::setenv("DYSRA_GATHERED_ATTENTION_WS_PAIR", m.ws_pair, 1);
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
     run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
     run_gather_case({torch::kBFloat16, 1, 130, 2, 2, 5000, 128, 300, 64, false, 0, true});
@@ -420,10 +423,16 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
     // no padding: whole key tiles of non-causal lists skip the mask (warp-specialised forward), the last one is partial
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 300, 48, false, 0, false, false});
     run_gather_case({torch::kFloat16, 1, 300, 4, 2, 1000, 128, 200, 300, false, 0, true, false});
+    // long lists: the stage rings of the warp-specialised forward wrap several times (16 and 15 key tiles of 64)
+    run_gather_case({torch::kBFloat16, 1, 256, 2, 1, 5000, 128, 1000, 256, false, 0, false, false});
+    run_gather_case({torch::kFloat16, 1, 64, 2, 2, 4000, 128, 900, 64, true, 3000, false});
+    // 64-row lists, an even number of them, unpadded: paired lists (WS_PAIR) take the unmasked softmax
+    run_gather_case({torch::kBFloat16, 1, 256, 2, 2, 3000, 128, 500, 64, false, 0, false, false});
   }
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WGMMA");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
+  ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_PAIR");
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
