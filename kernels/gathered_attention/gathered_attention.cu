@@ -23,8 +23,8 @@
 //
 // Paths: bf16/fp16 with D 64 or 128 and 16-byte aligned rows run the tensor-core kernels below (forward and
 // backward on mma.sync: (a) 0.34 ms forward, 203 TFLOP/s, (b) 6.5 ms, 168 TFLOP/s); D 128 forwards take the
-// warp-specialised warpgroup (wgmma) kernel ((a) 0.21–0.22 ms, 311–323 TFLOP/s; (b) 3.10–3.17 ms, 347–354 TFLOP/s =
-// 58–59 % of dense causal SDPA, 9.3–9.5× faster than gather + SDPA; H200, bench/RESULTS.md, session 7); everything
+// warp-specialised warpgroup (wgmma) kernel ((a) 0.19–0.21 ms, 327–365 TFLOP/s; (b) 2.92–3.04 ms, 362–376 TFLOP/s =
+// 61–63 % of dense causal SDPA, 10× faster than gather + SDPA; H200, bench/RESULTS.md, session 8); everything
 // else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
 #include <climits>
 #include <cstdint>
