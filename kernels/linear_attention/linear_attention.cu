@@ -408,6 +408,15 @@ __device__ __forceinline__ void for_state_frag(int srow0, int g, int q4, F&& f) 
       for (int i = 0; i < 4; ++i) f(mt, nt, i, frag_row(srow0, mt, g, i), frag_col(nt, q4, i));
 }
 
+/// f(mt, nt, hf, state row, column within the tile) for every pair of adjacent elements (2·hf, 2·hf + 1) of a warp's
+/// S fragments: the pair's columns are c and c + 1.
+template <int MT, typename F>
+__device__ __forceinline__ void for_state_pairs(int srow0, int g, int q4, F&& f) {
+  for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+    if ((i & 1) == 0) f(mt, nt, i / 2, d, c);
+  });
+}
+
 /// Workspace of the segment sums, one per part u = seg·n_sub + sub of a segment: [B, H, P·n_sub, DK, dv] fp32, then
 /// the augmentation's [B, H, P·n_sub, aug_len] (σ: dv, ζ: DK). (The parts of the segment that comes last in walking
 /// order are never needed and not computed.)
@@ -474,14 +483,10 @@ __global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(Linea
   }
   float* dst = p.workspace + segment_offset(p, b, h, u);
   if (v0 + Tile::kVCols <= p.dv) {  // pairs of columns as float2
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int hf = 0; hf < 2; ++hf)
-          *reinterpret_cast<float2*>(dst + size_t(frag_row(srow0, mt, g, 2 * hf)) * p.dv + v0 + frag_col(nt, q4, 0)) =
-              make_float2(accS[mt][nt][2 * hf], accS[mt][nt][2 * hf + 1]);
+    for_state_pairs<MT>(srow0, g, q4, [&](int mt, int nt, int hf, int d, int c) {
+      *reinterpret_cast<float2*>(dst + size_t(d) * p.dv + v0 + c) =
+          make_float2(accS[mt][nt][2 * hf], accS[mt][nt][2 * hf + 1]);
+    });
   } else {
     for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
       if (v0 + c < p.dv) dst[size_t(d) * p.dv + v0 + c] = accS[mt][nt][i];
@@ -542,31 +547,22 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
   // S in registers; starts at S0 plus the sums of the segments that come before this one in walking order
   float accS[MT][8][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int d = frag_row(srow0, mt, g, i), col = v0 + frag_col(nt, q4, i);
-        accS[mt][nt][i] = (p.S0 && col < dv) ? p.S0[state_base + size_t(d) * dv + col] : 0.f;
-      }
+  for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
+    const int col = v0 + c;
+    accS[mt][nt][i] = (p.S0 && col < dv) ? p.S0[state_base + size_t(d) * dv + col] : 0.f;
+  });
   {
     int u_first, u_end;
     preceding_parts(p, seg, u_first, u_end);
     if (!p.workspace_transposed && v0 + Tile::kVCols <= dv) {  // pairs of columns as float2
       for (int u = u_first; u < u_end; ++u) {  // (parts outer: each pass issues all its loads at once)
+        // (the lane's column 2·q4 folded into the base: per pair a constant offset nt·8)
         const float* w = p.workspace + segment_offset(p, b, h, u) + v0 + 2 * q4;
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-              const float2 x = *reinterpret_cast<const float2*>(w + size_t(frag_row(srow0, mt, g, 2 * hf)) * dv + nt * 8);
-              accS[mt][nt][2 * hf] += x.x;
-              accS[mt][nt][2 * hf + 1] += x.y;
-            }
+        for_state_pairs<MT>(srow0, g, q4, [&](int mt, int nt, int hf, int d, int) {
+          const float2 x = *reinterpret_cast<const float2*>(w + size_t(d) * dv + nt * 8);
+          accS[mt][nt][2 * hf] += x.x;
+          accS[mt][nt][2 * hf + 1] += x.y;
+        });
       }
     } else {
       for (int u = u_first; u < u_end; ++u) {
