@@ -771,9 +771,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 }
 
-// ---- warpgroup (wgmma, sm_90a) forward, opt-in (DYSRA_LINEAR_ATTENTION_WGMMA=1): bf16, d_k 128, no augmentation,
-// forward walk, segment sums (when any) not transposed. One warpgroup per block of (b, h, 64-column v tile, segment),
-// the same blocks and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile gathered into
+// ---- warpgroup (wgmma, sm_90a) core, opt-in (DYSRA_LINEAR_ATTENTION_WGMMA=1): bf16, d_k 128, no augmentation (the
+// unnormalised forward and the three core calls of its backward). One warpgroup per block of (b, h, 64-column v tile, segment),
+// the same blocks, walking order and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile gathered into
 // 128B-swizzled shared memory by cp.async, double-buffered):
 //   scores = Q Kᵀ and o = Q S (S as bf16 in shared memory, MN-major) issued together, then waited;
 //   the causal mask (keep key ≤ query) on the scores, turned into A fragments P;
@@ -824,7 +824,7 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
     mma::cp_async_commit();
   };
   const int n_chunks = end - first;
-  if (n_chunks > 0) load(first, 0);
+  if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
 
   // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
   // row 16·warp + g8 + 8·(i / 2) of the half, column 8·nt + 2·q4 + i % 2
@@ -833,6 +833,8 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   auto scol = [&](int nt, int i) { return nt * 8 + 2 * q4 + (i & 1); };
   int u_first, u_end;
   preceding_parts(p, seg, u_first, u_end);
+  // (segment sums of the transposed state: [d_v][d_k] blocks)
+  const size_t ld_d = p.workspace_transposed ? 1 : size_t(dv), ld_c = p.workspace_transposed ? DK : 1;
 #pragma unroll
   for (int hh = 0; hh < 2; ++hh)
 #pragma unroll
@@ -843,7 +845,7 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
         float x = 0.f;
         if (col < dv) {
           if (p.S0) x = p.S0[state_base + size_t(d) * dv + col];
-          for (int u = u_first; u < u_end; ++u) x += p.workspace[segment_offset(p, b, h, u) + size_t(d) * dv + col];
+          for (int u = u_first; u < u_end; ++u) x += p.workspace[segment_offset(p, b, h, u) + d * ld_d + col * ld_c];
         }
         acc_s[hh][4 * nt + i] = x;
       }
@@ -869,9 +871,9 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
   const bool out_f32 = p.out_dtype == DType::kFloat32;
   for (int it = 0; it < n_chunks; ++it) {
-    const int chunk = first + it, buf = it & 1, t0 = chunk * C;
+    const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
     if (it + 1 < n_chunks) {
-      load(chunk + 1, buf ^ 1);
+      load(p.reverse ? chunk - 1 : chunk + 1, buf ^ 1);
       mma::cp_async_wait<1>();
     } else {
       mma::cp_async_wait<0>();
@@ -898,14 +900,23 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
     wgmma::wait<0>();
     wgmma::fence_operand(sc);
     wgmma::fence_operand(o);
-    // the causal mask: element 4·nt + i has query row 16·warp + g8 + 8·(i / 2) and key column 8·nt + 2·q4 + i % 2
+    // the causal mask (reverse walk: keys at or after the query): element 4·nt + i has query row
+    // 16·warp + g8 + 8·(i / 2) and key column 8·nt + 2·q4 + i % 2
     {
       const int base = 2 * q4 - g8 - warp * 16;  // column − row = base + 8·nt + i % 2 − 8·(i / 2)
+      if (!p.reverse) {
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
+        for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
-          if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+          for (int i = 0; i < 4; ++i)
+            if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+      }
     }
     uint32_t pa[4][4];
     mma::c_to_a<T, 4>(pa, reinterpret_cast<float (&)[8][4]>(sc));
@@ -943,7 +954,7 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
     // (every wgmma of this chunk has completed in every warp of the warpgroup: sS and this buffer are free)
     store_state();
   }
-  if (p.S_final && seg == P - 1) {
+  if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1)) {
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
 #pragma unroll
@@ -956,11 +967,10 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   }
 }
 
-/// DYSRA_LINEAR_ATTENTION_WGMMA=1 (opt-in): the warpgroup forward where it applies.
+/// DYSRA_LINEAR_ATTENTION_WGMMA=1 (opt-in): the warpgroup core where it applies (d_k 128, no augmentation).
 bool use_linear_wgmma(const LinearAttentionParams& p) {
   const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
-  return e && std::string(e) == "1" && p.dk == 128 && !p.reverse && !p.workspace_transposed && !p.aug.contract &&
-         !p.aug.value && !p.aug.normalize;
+  return e && std::string(e) == "1" && p.dk == 128 && !p.aug.contract && !p.aug.value && !p.aug.normalize;
 }
 
 bool rows_of_8(const LinearAttentionTensor& t) {
