@@ -23,6 +23,7 @@
 
 #include "common/device_utils.cuh"
 #include "common/mma.cuh"
+#include "common/wgmma.cuh"
 #include "linear_attention/linear_attention.h"
 
 namespace dysra::kernels {
@@ -770,6 +771,208 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 }
 
+// ---- warpgroup (wgmma, sm_90a) core, opt-in (DYSRA_LINEAR_ATTENTION_WGMMA=1): bf16, d_k 128, no augmentation (the
+// unnormalised forward and the three core calls of its backward). One warpgroup per block of (b, h, 64-column v tile, segment),
+// the same blocks, walking order and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile gathered into
+// 128B-swizzled shared memory by cp.async, double-buffered):
+//   scores = Q Kᵀ and o = Q S (S as bf16 in shared memory, MN-major) issued together, then waited;
+//   the causal mask (keep key ≤ query) on the scores, turned into A fragments P;
+//   o += P V (P from registers) and S += Kᵀ V (Kᵀ read MN-major from the K tile, one m64 product per half of the state
+//   rows) issued together, then waited; out = scale·o; S (fp32 registers) goes back to shared memory as bf16.
+// Two blocks per SM: one block's mask, stores and state write-back run under the other's matrix products.
+struct LinWgTile {
+  static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = 64 * 128, kSBytes = 128 * 128;
+  static constexpr size_t smem_bytes() { return 1024 + 2 * (kQBytes + kKBytes + kVBytes) + kSBytes; }
+};
+
+__global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAttentionParams p) {
+  using T = __nv_bfloat16;
+  constexpr int C = kC, DK = 128, VC = 64;
+  static_assert(C == 64, "chunks of 64 tokens");
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
+  uint8_t* sQ = smem;                            // [2] 64 rows × 128 d: regions d 0..63, 64..127
+  uint8_t* sK = sQ + 2 * LinWgTile::kQBytes;     // [2] the same
+  uint8_t* sV = sK + 2 * LinWgTile::kKBytes;     // [2] 64 rows × 64 columns: one region
+  uint8_t* sS = sV + 2 * LinWgTile::kVBytes;     // the state as bf16: 128 rows (d) × 64 columns, one region
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
+  const int P = p.n_segments, v0 = blockIdx.x * VC, h = blockIdx.y, b = blockIdx.z / P, seg = blockIdx.z % P;
+  const int T_ = p.seqlen, dv = p.dv;
+  int first, end;
+  segment_chunks((T_ + C - 1) / C, P, seg, first, end);
+  const T* qg = static_cast<const T*>(p.q.ptr) + size_t(b) * p.q.stride_b + size_t(h) * p.q.stride_h;
+  const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
+  const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
+  const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
+
+  // q and k: 16 pieces of 16 bytes per row, v: 8; rows past T and columns past d_v are zero-filled
+  auto load = [&](int chunk, int buf) {
+    const int t0 = chunk * C;
+    for (int e = tid; e < C * 16; e += 128) {
+      const int r = e / 16, c16 = e % 16, t = t0 + r;
+      const bool ok = t < T_;
+      const uint32_t off = (c16 >> 3) * C * 128 + wgmma::sw128_offset(r, c16 & 7);
+      mma::cp_async_16(sQ + buf * LinWgTile::kQBytes + off, qg + (ok ? size_t(t) * p.q.stride_t + c16 * 8 : 0), ok);
+      mma::cp_async_16(sK + buf * LinWgTile::kKBytes + off, kg + (ok ? size_t(t) * p.k.stride_t + c16 * 8 : 0), ok);
+    }
+    for (int e = tid; e < C * 8; e += 128) {
+      const int r = e / 8, c16 = e % 8, t = t0 + r;
+      const bool ok = t < T_ && v0 + c16 * 8 < dv;
+      mma::cp_async_16(sV + buf * LinWgTile::kVBytes + wgmma::sw128_offset(r, c16),
+                       vg + (ok ? size_t(t) * p.v.stride_t + v0 + c16 * 8 : 0), ok);
+    }
+    mma::cp_async_commit();
+  };
+  const int n_chunks = end - first;
+  if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
+
+  // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
+  // row 16·warp + g8 + 8·(i / 2) of the half, column 8·nt + 2·q4 + i % 2
+  float acc_s[2][32];
+  auto srow = [&](int hh, int i) { return 64 * hh + 16 * warp + g8 + 8 * (i >> 1); };
+  auto scol = [&](int nt, int i) { return nt * 8 + 2 * q4 + (i & 1); };
+  int u_first, u_end;
+  preceding_parts(p, seg, u_first, u_end);
+  // (segment sums of the transposed state: [d_v][d_k] blocks)
+  const size_t ld_d = p.workspace_transposed ? 1 : size_t(dv), ld_c = p.workspace_transposed ? DK : 1;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int d = srow(hh, i), col = v0 + scol(nt, i);
+        float x = 0.f;
+        if (col < dv) {
+          if (p.S0) x = p.S0[state_base + size_t(d) * dv + col];
+          for (int u = u_first; u < u_end; ++u) x += p.workspace[segment_offset(p, b, h, u) + d * ld_d + col * ld_c];
+        }
+        acc_s[hh][4 * nt + i] = x;
+      }
+  // S → sS as bf16: row d, columns c, c + 1 at the swizzled 16-byte chunk c / 8 of row d
+  auto store_state = [&]() {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int d = srow(hh, 2 * hf), c = scol(nt, 0);
+          *reinterpret_cast<uint32_t*>(sS + wgmma::sw128_offset(d, c >> 3) + (c & 7) * 2) =
+              mma::pack2<T>(acc_s[hh][4 * nt + 2 * hf], acc_s[hh][4 * nt + 2 * hf + 1]);
+        }
+  };
+  store_state();
+
+  // descriptors (buffer 0); a buffer adds its byte offset / 16
+  const uint64_t dq0 = wgmma::make_desc_sw128(sQ, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
+                 dkt0 = wgmma::make_desc_sw128(sK, 8192, 1024), dv0 = wgmma::make_desc_sw128(sV, 8192, 1024),
+                 ds = wgmma::make_desc_sw128(sS, 8192, 1024);
+  const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
+  const bool out_f32 = p.out_dtype == DType::kFloat32;
+  for (int it = 0; it < n_chunks; ++it) {
+    const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
+    if (it + 1 < n_chunks) {
+      load(p.reverse ? chunk - 1 : chunk + 1, buf ^ 1);
+      mma::cp_async_wait<1>();
+    } else {
+      mma::cp_async_wait<0>();
+    }
+    wgmma::fence_proxy_async_smem();  // this thread's copies and state writes → the async proxy
+    __syncthreads();                  // this chunk's tiles and the state are complete
+    const uint64_t dq = dq0 + ((buf * LinWgTile::kQBytes) >> 4), dk = dk0 + ((buf * LinWgTile::kKBytes) >> 4),
+                   dkt = dkt0 + ((buf * LinWgTile::kKBytes) >> 4), dvb = dv0 + ((buf * LinWgTile::kVBytes) >> 4);
+    float sc[32], o[32];
+    wgmma::fence_operand(sc);
+    wgmma::fence_operand(o);
+    wgmma::fence();
+#pragma unroll
+    for (int s = 0; s < 8; ++s) {  // k-step s: d 16s .. 16s + 15
+      const uint32_t off = (s / 4) * C * 128 + (s % 4) * 32;
+      wgmma::mma_m64n64k16_ss<T>(sc, dq + (off >> 4), dk + (off >> 4), s > 0 ? 1 : 0);
+    }
+#pragma unroll
+    for (int s = 0; s < 8; ++s) {
+      const uint32_t off = (s / 4) * C * 128 + (s % 4) * 32;
+      wgmma::mma_m64n64k16_ss_t<T, 0, 1>(o, dq + (off >> 4), ds + ((s * 2048) >> 4), s > 0 ? 1 : 0);
+    }
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(sc);
+    wgmma::fence_operand(o);
+    // the causal mask (reverse walk: keys at or after the query): element 4·nt + i has query row
+    // 16·warp + g8 + 8·(i / 2) and key column 8·nt + 2·q4 + i % 2
+    {
+      const int base = 2 * q4 - g8 - warp * 16;  // column − row = base + 8·nt + i % 2 − 8·(i / 2)
+      if (!p.reverse) {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+      }
+    }
+    uint32_t pa[4][4];
+    mma::c_to_a<T, 4>(pa, reinterpret_cast<float (&)[8][4]>(sc));
+    wgmma::fence_operand(acc_s[0]);
+    wgmma::fence_operand(acc_s[1]);
+    wgmma::fence();
+#pragma unroll
+    for (int s = 0; s < 4; ++s) wgmma::mma_m64n64k16_rs_tb<T>(o, pa[s], dvb + ((s * 2048) >> 4), 1);  // keys 16s ..
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int s = 0; s < 4; ++s)  // state rows 64·hh ..: region hh of the K tile; keys 16s .. 16s + 15
+        wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc_s[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(o);
+    wgmma::fence_operand(acc_s[0]);
+    wgmma::fence_operand(acc_s[1]);
+    // out = scale · o (rows past T and columns past d_v are not written)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int t = t0 + 16 * warp + g8 + 8 * hf;
+      if (t >= T_) continue;
+      const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        if (v0 + nt * 8 + 2 * q4 >= dv) continue;
+        const float x0 = p.scale * o[4 * nt + 2 * hf], x1 = p.scale * o[4 * nt + 2 * hf + 1];
+        if (out_f32)
+          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + nt * 8) = make_float2(x0, x1);
+        else
+          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + rowoff + nt * 8) = mma::pack2<T>(x0, x1);
+      }
+    }
+    // (every wgmma of this chunk has completed in every warp of the warpgroup: sS and this buffer are free)
+    store_state();
+  }
+  if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1)) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int col = v0 + scol(nt, i);
+          if (col < dv) p.S_final[state_base + size_t(srow(hh, i)) * dv + col] = acc_s[hh][4 * nt + i];
+        }
+  }
+}
+
+/// DYSRA_LINEAR_ATTENTION_WGMMA=1 (opt-in): the warpgroup core where it applies (d_k 128, no augmentation).
+bool use_linear_wgmma(const LinearAttentionParams& p) {
+  const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
+  return e && std::string(e) == "1" && p.dk == 128 && !p.aug.contract && !p.aug.value && !p.aug.normalize;
+}
+
 bool rows_of_8(const LinearAttentionTensor& t) {
   return t.dtype == DType::kBFloat16 && aligned16(t.ptr) && t.stride_b % 8 == 0 && t.stride_t % 8 == 0 &&
          t.stride_h % 8 == 0;
@@ -831,6 +1034,13 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
     DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     kernel<<<sum_grid, 128, smem, stream>>>(p);
     DYSRA_CUDA_TRY(cudaGetLastError());
+  }
+  if (AUG == kAugNone && DK == 128 && use_linear_wgmma(p)) {
+    const size_t smem = LinWgTile::smem_bytes();
+    DYSRA_CUDA_TRY(cudaFuncSetAttribute(linear_attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        int(smem)));
+    linear_attention_wgmma_kernel<<<grid, 128, smem, stream>>>(p);
+    return cudaGetLastError();
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;

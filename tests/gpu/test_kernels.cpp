@@ -317,6 +317,19 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
   // gradients, dz0 included), with segments
   run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 128, true, true, false});
 }
+// The warpgroup (wgmma) core (opt-in, DYSRA_LINEAR_ATTENTION_WGMMA=1: bf16, core calls with d_k 128, unnormalised:
+// the forward, and the backward's calls whose first operand has 128 columns, reverse walks and reused transposed
+// segment sums included): odd T, a partial v tile (d_v 72, 136), T < one chunk, an initial state, strided q/k, segments.
+TEST(LinearAttentionCuda, WgmmaCore) {
+  REQUIRE_CUDA();
+  ::setenv("DYSRA_LINEAR_ATTENTION_WGMMA", "1", 1);
+  run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, false, true, true});
+  run_lin_case({torch::kBFloat16, 1, 200, 2, 128, 72, false, false, false});
+  run_lin_case({torch::kBFloat16, 2, 37, 1, 128, 64, false, true, false});
+  run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
+  run_lin_case({torch::kBFloat16, 1, 2500, 1, 128, 136, false, false, true});
+  ::unsetenv("DYSRA_LINEAR_ATTENTION_WGMMA");
+}
 TEST(LinearAttentionCuda, HeadDim128) {
   REQUIRE_CUDA();
   run_lin_case({torch::kFloat32, 1, 190, 2, 128, 128, true, false, false});
