@@ -1144,41 +1144,57 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
           mma::cp_async_16(stage + ((j & 1) ? o_odd : o_even) + (j >> 1) * KT * 128 + i * 32 * 128, src + j * 32, ok);
       }
     };
-    for (int kt = 0; kt < n_tiles; ++kt) {
-      const int i0 = kt * KT + lr;
-      const bool whole = (kt + 1) * KT <= p.topk;
-      int m[NR][NROW];
+    // V of tile kt into ring r, once every P V that read the stage is done
+    auto copy_v = [&](int kt, int r, const int (&m)[NROW]) {
+      const int sv = r * NSV + kt % NSV;
+      if (kt >= NSV) wgmma::mbar::wait(empty_v + sv, uint32_t((kt / NSV - 1) & 1));
+      copy_rows(m, vq[r], sV_addr + sv * Tile::kTileBytes);
+      wgmma::mbar::arrive_cp_async(full_v + sv);
+    };
+    // order: K of tile j, then V of tile j - 1 (P V of a tile is issued with S of the next), so waiting for a V stage
+    // never holds back the K gathers the extra K stages allow ahead
+    int mv[NR][NROW];  // the list entries of the tile whose V comes next
+    for (int kt = 0; kt <= n_tiles; ++kt) {
+      if (kt < n_tiles) {
+        const int i0 = kt * KT + lr;
+        const bool whole = (kt + 1) * KT <= p.topk;
+        int m[NR][NROW];
 #pragma unroll
-      for (int r = 0; r < NR; ++r)
+        for (int r = 0; r < NR; ++r)
 #pragma unroll
-        for (int i = 0; i < NROW; ++i) m[r][i] = whole || i0 + 32 * i < p.topk ? list[r][i0 + 32 * i] : -1;
+          for (int i = 0; i < NROW; ++i) m[r][i] = whole || i0 + 32 * i < p.topk ? list[r][i0 + 32 * i] : -1;
 #pragma unroll
-      for (int r = 0; r < NR; ++r) {
-        const int st = r * NSK + kt % NSK;
-        // (the parity of the phase that released the stage, when it was used before)
-        if (kt >= NSK) wgmma::mbar::wait(empty_k + st, uint32_t((kt / NSK - 1) & 1));  // S and softmax done with it
-        copy_rows(m[r], kq[r], sK_addr + st * Tile::kTileBytes);
-        if (q == 0) {
+        for (int r = 0; r < NR; ++r) {
+          const int st = r * NSK + kt % NSK;
+          // (the parity of the phase that released the stage, when it was used before)
+          if (kt >= NSK) wgmma::mbar::wait(empty_k + st, uint32_t((kt / NSK - 1) & 1));  // S and softmax done with it
+          copy_rows(m[r], kq[r], sK_addr + st * Tile::kTileBytes);
+          if (q == 0) {
 #pragma unroll
-          for (int i = 0; i < NROW; ++i) {
-            s_idx[st * KT + lr + 32 * i] = m[r][i];
-            s_bias[st * KT + lr + 32 * i] = m[r][i] >= 0 ? 0.f : -INFINITY;
+            for (int i = 0; i < NROW; ++i) {
+              s_idx[st * KT + lr + 32 * i] = m[r][i];
+              s_bias[st * KT + lr + 32 * i] = m[r][i] >= 0 ? 0.f : -INFINITY;
+            }
           }
+          bool unpadded = true;
+#pragma unroll
+          for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[r][i] >= 0;
+          unpadded = __all_sync(0xffffffffu, unpadded);
+          if (lane == 0) s_whole[st * 4 + warp] = unpadded;
+          wgmma::mbar::arrive(full_k + st);
+          wgmma::mbar::arrive_cp_async(full_k + st);
         }
-        bool unpadded = true;
+        if (kt > 0) {
 #pragma unroll
-        for (int i = 0; i < NROW; ++i) unpadded = unpadded && m[r][i] >= 0;
-        unpadded = __all_sync(0xffffffffu, unpadded);
-        if (lane == 0) s_whole[st * 4 + warp] = unpadded;
-        wgmma::mbar::arrive(full_k + st);
-        wgmma::mbar::arrive_cp_async(full_k + st);
-      }
+          for (int r = 0; r < NR; ++r) copy_v(kt - 1, r, mv[r]);
+        }
 #pragma unroll
-      for (int r = 0; r < NR; ++r) {
-        const int sv = r * NSV + kt % NSV;
-        if (kt >= NSV) wgmma::mbar::wait(empty_v + sv, uint32_t((kt / NSV - 1) & 1));  // P V done with it
-        copy_rows(m[r], vq[r], sV_addr + sv * Tile::kTileBytes);
-        wgmma::mbar::arrive_cp_async(full_v + sv);
+        for (int r = 0; r < NR; ++r)
+#pragma unroll
+          for (int i = 0; i < NROW; ++i) mv[r][i] = m[r][i];
+      } else if (kt > 0) {
+#pragma unroll
+        for (int r = 0; r < NR; ++r) copy_v(kt - 1, r, mv[r]);
       }
     }
     mma::cp_async_wait<0>();  // (no copy outlives its thread)
