@@ -805,21 +805,45 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
 
-  // q and k: 16 pieces of 16 bytes per row, v: 8; rows past T and columns past d_v are zero-filled
+  // q and k: 16 pieces of 16 bytes per row, v: 8; rows past T and columns past d_v are zero-filled. A thread's pieces
+  // keep their column across rows and chunks: q, k piece c16 = tid % 16 of rows tid / 16 + 8j (j < 8), v piece
+  // tid % 8 of rows tid / 8 + 16j (j < 4); the swizzle of a row depends on row % 8 only, which is fixed per thread
+  // too. So the addresses are made once and a chunk adds t0 · stride_t.
+  const int qr = tid / 16, qc = tid % 16, vr = tid / 8, vc = tid % 8;
+  const uint32_t q_off = (qc >> 3) * C * 128 + wgmma::sw128_offset(qr, qc & 7), v_off = wgmma::sw128_offset(vr, vc);
+  const uint32_t sQa = mma::smem_addr(sQ) + q_off, sKa = mma::smem_addr(sK) + q_off, sVa = mma::smem_addr(sV) + v_off;
+  const T* q_thr = qg + size_t(qr) * p.q.stride_t + qc * 8;
+  const T* k_thr = kg + size_t(qr) * p.k.stride_t + qc * 8;
+  const bool v_col_ok = v0 + vc * 8 < dv;
+  const T* v_thr = vg + size_t(vr) * p.v.stride_t + (v_col_ok ? v0 + vc * 8 : 0);
+  const size_t q8 = 8 * size_t(p.q.stride_t), k8 = 8 * size_t(p.k.stride_t), v16 = 16 * size_t(p.v.stride_t);
   auto load = [&](int chunk, int buf) {
     const int t0 = chunk * C;
-    for (int e = tid; e < C * 16; e += 128) {
-      const int r = e / 16, c16 = e % 16, t = t0 + r;
-      const bool ok = t < T_;
-      const uint32_t off = (c16 >> 3) * C * 128 + wgmma::sw128_offset(r, c16 & 7);
-      mma::cp_async_16(sQ + buf * LinWgTile::kQBytes + off, qg + (ok ? size_t(t) * p.q.stride_t + c16 * 8 : 0), ok);
-      mma::cp_async_16(sK + buf * LinWgTile::kKBytes + off, kg + (ok ? size_t(t) * p.k.stride_t + c16 * 8 : 0), ok);
-    }
-    for (int e = tid; e < C * 8; e += 128) {
-      const int r = e / 8, c16 = e % 8, t = t0 + r;
-      const bool ok = t < T_ && v0 + c16 * 8 < dv;
-      mma::cp_async_16(sV + buf * LinWgTile::kVBytes + wgmma::sw128_offset(r, c16),
-                       vg + (ok ? size_t(t) * p.v.stride_t + v0 + c16 * 8 : 0), ok);
+    const T* qs = q_thr + size_t(t0) * p.q.stride_t;
+    const T* ks = k_thr + size_t(t0) * p.k.stride_t;
+    const T* vs = v_thr + size_t(t0) * p.v.stride_t;
+    const uint32_t bq = sQa + buf * LinWgTile::kQBytes, bk = sKa + buf * LinWgTile::kKBytes,
+                   bv = sVa + buf * LinWgTile::kVBytes;
+    if (t0 + C <= T_) {  // a whole chunk
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        mma::cp_async_16(bq + j * 1024, qs + j * q8);
+        mma::cp_async_16(bk + j * 1024, ks + j * k8);
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) mma::cp_async_16(bv + j * 2048, vs + j * v16, v_col_ok);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const bool ok = t0 + qr + 8 * j < T_;
+        mma::cp_async_16(bq + j * 1024, ok ? qs + j * q8 : qg, ok);
+        mma::cp_async_16(bk + j * 1024, ok ? ks + j * k8 : kg, ok);
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const bool ok = v_col_ok && t0 + vr + 16 * j < T_;
+        mma::cp_async_16(bv + j * 2048, ok ? vs + j * v16 : vg, ok);
+      }
     }
     mma::cp_async_commit();
   };
@@ -870,6 +894,10 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
                  ds = wgmma::make_desc_sw128(sS, 8192, 1024);
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
   const bool out_f32 = p.out_dtype == DType::kFloat32;
+  // every column of the tile inside d_v: a whole chunk's rows are stored without checks (element offsets made once)
+  const bool fast_out = v0 + VC <= dv;
+  const size_t out_thr = obase + size_t(16 * warp + g8) * p.out_stride_t + v0 + 2 * q4;
+  const size_t out8 = 8 * size_t(p.out_stride_t);
   for (int it = 0; it < n_chunks; ++it) {
     const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
     if (it + 1 < n_chunks) {
@@ -936,6 +964,24 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
     wgmma::fence_operand(acc_s[0]);
     wgmma::fence_operand(acc_s[1]);
     // out = scale · o (rows past T and columns past d_v are not written)
+    if (fast_out && t0 + C <= T_) {
+      const size_t orow = out_thr + size_t(t0) * p.out_stride_t;
+      if (out_f32) {
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt)
+            *reinterpret_cast<float2*>(static_cast<float*>(p.out) + orow + hf * out8 + nt * 8) =
+                make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
+      } else {
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt)
+            *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + orow + hf * out8 + nt * 8) =
+                mma::pack2<T>(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
+      }
+    } else {
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int t = t0 + 16 * warp + g8 + 8 * hf;
@@ -950,6 +996,7 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
         else
           *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + rowoff + nt * 8) = mma::pack2<T>(x0, x1);
       }
+    }
     }
     // (every wgmma of this chunk has completed in every warp of the warpgroup: sS and this buffer are free)
     store_state();
