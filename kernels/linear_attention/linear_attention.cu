@@ -779,24 +779,35 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 //   the causal mask (keep key ≤ query) on the scores, turned into A fragments P;
 //   o += P V (P from registers) and S += Kᵀ V (Kᵀ read MN-major from the K tile, one m64 product per half of the state
 //   rows) issued together, then waited; out = scale·o; S (fp32 registers) goes back to shared memory as bf16.
-// Two blocks per SM: one block's mask, stores and state write-back run under the other's matrix products.
+// NWG = 1 (DYSRA_LINEAR_ATTENTION_WGMMA=1): one warpgroup per block, two blocks per SM (one block's mask, stores and
+// state write-back run under the other's matrix products), tiles double-buffered.
+// NWG = 2 (DYSRA_LINEAR_ATTENTION_WGMMA=2): one block per (b, h, 128 v columns, segment), warpgroup w owns v columns
+// 64w .. 64w + 63 (its own state); the two share the q and k tiles (half the q/k reads of NWG = 1) and the freed
+// shared memory holds three stages (tiles of chunk c + 2 are read while chunk c is computed); one block per SM.
+template <int NWG>
 struct LinWgTile {
-  static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = 64 * 128, kSBytes = 128 * 128;
-  static constexpr size_t smem_bytes() { return 1024 + 2 * (kQBytes + kKBytes + kVBytes) + kSBytes; }
+  static constexpr int kStages = NWG == 1 ? 2 : 3, kThreads = 128 * NWG, kMinBlocks = NWG == 1 ? 2 : 1;
+  static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128;
+  static constexpr size_t smem_bytes() { return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * kSBytes; }
 };
 
-__global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAttentionParams p) {
+template <int NWG>
+__global__ void __launch_bounds__(LinWgTile<NWG>::kThreads, LinWgTile<NWG>::kMinBlocks)
+    linear_attention_wgmma_kernel(LinearAttentionParams p) {
   using T = __nv_bfloat16;
-  constexpr int C = kC, DK = 128, VC = 64;
+  using Tile = LinWgTile<NWG>;
+  constexpr int C = kC, DK = 128, VC = 64, NST = Tile::kStages, NTH = Tile::kThreads;
   static_assert(C == 64, "chunks of 64 tokens");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
-  uint8_t* sQ = smem;                            // [2] 64 rows × 128 d: regions d 0..63, 64..127
-  uint8_t* sK = sQ + 2 * LinWgTile::kQBytes;     // [2] the same
-  uint8_t* sV = sK + 2 * LinWgTile::kKBytes;     // [2] 64 rows × 64 columns: one region
-  uint8_t* sS = sV + 2 * LinWgTile::kVBytes;     // the state as bf16: 128 rows (d) × 64 columns, one region
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
-  const int P = p.n_segments, v0 = blockIdx.x * VC, h = blockIdx.y, b = blockIdx.z / P, seg = blockIdx.z % P;
+  uint8_t* sQ = smem;                       // [NST] 64 rows × 128 d: regions d 0..63, 64..127
+  uint8_t* sK = sQ + NST * Tile::kQBytes;   // [NST] the same
+  uint8_t* sV = sK + NST * Tile::kKBytes;   // [NST] 64 rows × 64 columns per warpgroup: NWG regions
+  const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
+  // the state of this warpgroup as bf16: 128 rows (d) × 64 columns, one region
+  uint8_t* sS = sV + NST * Tile::kVBytes + wg * Tile::kSBytes;
+  const int P = p.n_segments, vb0 = blockIdx.x * VC * NWG, v0 = vb0 + VC * wg, h = blockIdx.y, b = blockIdx.z / P,
+            seg = blockIdx.z % P;
   const int T_ = p.seqlen, dv = p.dv;
   int first, end;
   segment_chunks((T_ + C - 1) / C, P, seg, first, end);
@@ -805,39 +816,41 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
 
-  // q and k: 16 pieces of 16 bytes per row, v: 8; rows past T and columns past d_v are zero-filled. A thread's pieces
-  // keep their column across rows and chunks: q, k piece c16 = tid % 16 of rows tid / 16 + 8j (j < 8), v piece
-  // tid % 8 of rows tid / 8 + 16j (j < 4); the swizzle of a row depends on row % 8 only, which is fixed per thread
-  // too. So the addresses are made once and a chunk adds t0 · stride_t.
-  const int qr = tid / 16, qc = tid % 16, vr = tid / 8, vc = tid % 8;
-  const uint32_t q_off = (qc >> 3) * C * 128 + wgmma::sw128_offset(qr, qc & 7), v_off = wgmma::sw128_offset(vr, vc);
+  // q and k: 16 pieces of 16 bytes per row, v: 8 per 64 columns; rows past T and columns past d_v are zero-filled;
+  // every thread of the block copies. A thread's pieces keep their column across rows and chunks: q, k piece
+  // tid % 16 of rows tid / 16 + QS·j (QS = threads / 16, j < 64 / QS), v piece tid % (8·NWG) (region: which
+  // warpgroup's columns) of rows tid / (8·NWG) + 16j (j < 4); the swizzle of a row depends on row % 8 only, fixed
+  // per thread too. So the addresses are made once and a chunk adds t0 · stride_t.
+  constexpr int QS = NTH / 16, NQ = C / QS, VP = 8 * NWG;
+  const int qr = tid / 16, qc = tid % 16, vr = tid / VP, vc = tid % VP;
+  const uint32_t q_off = (qc >> 3) * C * 128 + wgmma::sw128_offset(qr, qc & 7),
+                 v_off = (vc >> 3) * C * 128 + wgmma::sw128_offset(vr, vc & 7);
   const uint32_t sQa = mma::smem_addr(sQ) + q_off, sKa = mma::smem_addr(sK) + q_off, sVa = mma::smem_addr(sV) + v_off;
   const T* q_thr = qg + size_t(qr) * p.q.stride_t + qc * 8;
   const T* k_thr = kg + size_t(qr) * p.k.stride_t + qc * 8;
-  const bool v_col_ok = v0 + vc * 8 < dv;
-  const T* v_thr = vg + size_t(vr) * p.v.stride_t + (v_col_ok ? v0 + vc * 8 : 0);
-  const size_t q8 = 8 * size_t(p.q.stride_t), k8 = 8 * size_t(p.k.stride_t), v16 = 16 * size_t(p.v.stride_t);
+  const bool v_col_ok = vb0 + vc * 8 < dv;
+  const T* v_thr = vg + size_t(vr) * p.v.stride_t + (v_col_ok ? vb0 + vc * 8 : 0);
+  const size_t qstep = QS * size_t(p.q.stride_t), kstep = QS * size_t(p.k.stride_t), v16 = 16 * size_t(p.v.stride_t);
   auto load = [&](int chunk, int buf) {
     const int t0 = chunk * C;
     const T* qs = q_thr + size_t(t0) * p.q.stride_t;
     const T* ks = k_thr + size_t(t0) * p.k.stride_t;
     const T* vs = v_thr + size_t(t0) * p.v.stride_t;
-    const uint32_t bq = sQa + buf * LinWgTile::kQBytes, bk = sKa + buf * LinWgTile::kKBytes,
-                   bv = sVa + buf * LinWgTile::kVBytes;
+    const uint32_t bq = sQa + buf * Tile::kQBytes, bk = sKa + buf * Tile::kKBytes, bv = sVa + buf * Tile::kVBytes;
     if (t0 + C <= T_) {  // a whole chunk
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        mma::cp_async_16(bq + j * 1024, qs + j * q8);
-        mma::cp_async_16(bk + j * 1024, ks + j * k8);
+      for (int j = 0; j < NQ; ++j) {
+        mma::cp_async_16(bq + j * QS * 128, qs + j * qstep);
+        mma::cp_async_16(bk + j * QS * 128, ks + j * kstep);
       }
 #pragma unroll
       for (int j = 0; j < 4; ++j) mma::cp_async_16(bv + j * 2048, vs + j * v16, v_col_ok);
     } else {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const bool ok = t0 + qr + 8 * j < T_;
-        mma::cp_async_16(bq + j * 1024, ok ? qs + j * q8 : qg, ok);
-        mma::cp_async_16(bk + j * 1024, ok ? ks + j * k8 : kg, ok);
+      for (int j = 0; j < NQ; ++j) {
+        const bool ok = t0 + qr + QS * j < T_;
+        mma::cp_async_16(bq + j * QS * 128, ok ? qs + j * qstep : qg, ok);
+        mma::cp_async_16(bk + j * QS * 128, ok ? ks + j * kstep : kg, ok);
       }
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
@@ -845,10 +858,15 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
         mma::cp_async_16(bv + j * 2048, ok ? vs + j * v16 : vg, ok);
       }
     }
-    mma::cp_async_commit();
   };
   const int n_chunks = end - first;
-  if (n_chunks > 0) load(p.reverse ? end - 1 : first, 0);
+  auto chunk_at = [&](int it) { return p.reverse ? end - 1 - it : first + it; };
+  // stages 0 .. NST - 2 in flight before the walk; one commit group per stage, empty past the walk's end
+#pragma unroll
+  for (int it = 0; it < NST - 1; ++it) {
+    if (it < n_chunks) load(chunk_at(it), it);
+    mma::cp_async_commit();
+  }
 
   // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
   // row 16·warp + g8 + 8·(i / 2) of the half, column 8·nt + 2·q4 + i % 2
@@ -899,17 +917,14 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   const size_t out_thr = obase + size_t(16 * warp + g8) * p.out_stride_t + v0 + 2 * q4;
   const size_t out8 = 8 * size_t(p.out_stride_t);
   for (int it = 0; it < n_chunks; ++it) {
-    const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
-    if (it + 1 < n_chunks) {
-      load(p.reverse ? chunk - 1 : chunk + 1, buf ^ 1);
-      mma::cp_async_wait<1>();
-    } else {
-      mma::cp_async_wait<0>();
-    }
+    const int chunk = chunk_at(it), buf = it % NST, t0 = chunk * C;
+    mma::cp_async_wait<NST - 2>();    // this thread's copies of chunk it have landed
     wgmma::fence_proxy_async_smem();  // this thread's copies and state writes → the async proxy
-    __syncthreads();                  // this chunk's tiles and the state are complete
-    const uint64_t dq = dq0 + ((buf * LinWgTile::kQBytes) >> 4), dk = dk0 + ((buf * LinWgTile::kKBytes) >> 4),
-                   dkt = dkt0 + ((buf * LinWgTile::kKBytes) >> 4), dvb = dv0 + ((buf * LinWgTile::kVBytes) >> 4);
+    __syncthreads();  // this chunk's tiles and the states are complete; every warp is done with chunk it − 1's stage
+    if (it + NST - 1 < n_chunks) load(chunk_at(it + NST - 1), (it + NST - 1) % NST);
+    mma::cp_async_commit();
+    const uint64_t dq = dq0 + ((buf * Tile::kQBytes) >> 4), dk = dk0 + ((buf * Tile::kKBytes) >> 4),
+                   dkt = dkt0 + ((buf * Tile::kKBytes) >> 4), dvb = dv0 + ((buf * Tile::kVBytes + wg * C * 128) >> 4);
     float sc[32], o[32];
     wgmma::fence_operand(sc);
     wgmma::fence_operand(o);
@@ -1014,10 +1029,12 @@ __global__ void __launch_bounds__(128, 2) linear_attention_wgmma_kernel(LinearAt
   }
 }
 
-/// DYSRA_LINEAR_ATTENTION_WGMMA=1 (opt-in): the warpgroup core where it applies (d_k 128, no augmentation).
-bool use_linear_wgmma(const LinearAttentionParams& p) {
+/// DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2 (opt-in): the warpgroup core (one / two warpgroups per block) where it
+/// applies (d_k 128, no augmentation); 0 otherwise.
+int linear_wgmma_mode(const LinearAttentionParams& p) {
   const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
-  return e && std::string(e) == "1" && p.dk == 128 && !p.aug.contract && !p.aug.value && !p.aug.normalize;
+  if (!e || p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
+  return std::string(e) == "1" ? 1 : std::string(e) == "2" ? 2 : 0;
 }
 
 bool rows_of_8(const LinearAttentionTensor& t) {
@@ -1038,12 +1055,13 @@ bool use_mma_path(const LinearAttentionParams& p) {
          out_ok;
 }
 
-/// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two),
-/// at least 4 chunks per segment.
+/// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two; the
+/// two-warpgroup core: one per SM, of 128 v columns), at least 4 chunks per segment.
 int n_segments(const LinearAttentionParams& p) {
-  const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch;
+  const bool wide = linear_wgmma_mode(p) == 2;
+  const int64_t base = int64_t(wide ? (p.dv + 127) / 128 : (p.dv + 63) / 64) * p.heads * p.batch;
   const int n_chunks = (p.seqlen + kC - 1) / kC;
-  int64_t P = (2 * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
+  int64_t P = ((wide ? 1 : 2) * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
   P = std::min<int64_t>(P, n_chunks / 4);
   P = std::min<int64_t>(P, 65535 / std::max(p.batch, 1));
   return int(std::max<int64_t>(P, 1));
@@ -1059,6 +1077,16 @@ int n_sub_parts(const LinearAttentionParams& p, int P) {
   S = std::min<int64_t>(S, per_segment / 2);
   S = std::min<int64_t>(S, 65535 / (std::max(p.batch, 1) * int64_t(P - 1)));
   return int(std::max<int64_t>(S, 1));
+}
+
+template <int NWG>
+cudaError_t launch_wgmma(const LinearAttentionParams& p, dim3 grid, cudaStream_t stream) {
+  using Tile = LinWgTile<NWG>;
+  auto kernel = linear_attention_wgmma_kernel<NWG>;
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Tile::smem_bytes())));
+  grid.x = (p.dv + 64 * NWG - 1) / (64 * NWG);
+  kernel<<<grid, Tile::kThreads, Tile::smem_bytes(), stream>>>(p);
+  return cudaGetLastError();
 }
 
 int aug_kind(const LinearAttentionParams& p) {
@@ -1082,12 +1110,8 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
     kernel<<<sum_grid, 128, smem, stream>>>(p);
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
-  if (AUG == kAugNone && DK == 128 && use_linear_wgmma(p)) {
-    const size_t smem = LinWgTile::smem_bytes();
-    DYSRA_CUDA_TRY(cudaFuncSetAttribute(linear_attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        int(smem)));
-    linear_attention_wgmma_kernel<<<grid, 128, smem, stream>>>(p);
-    return cudaGetLastError();
+  if (const int wg = AUG == kAugNone && DK == 128 ? linear_wgmma_mode(p) : 0) {
+    return wg == 1 ? launch_wgmma<1>(p, grid, stream) : launch_wgmma<2>(p, grid, stream);
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;

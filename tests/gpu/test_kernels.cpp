@@ -322,12 +322,16 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
 // segment sums included): odd T, a partial v tile (d_v 72, 136), T < one chunk, an initial state, strided q/k, segments.
 TEST(LinearAttentionCuda, WgmmaCore) {
   REQUIRE_CUDA();
-  ::setenv("DYSRA_LINEAR_ATTENTION_WGMMA", "1", 1);
-  run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, false, true, true});
-  run_lin_case({torch::kBFloat16, 1, 200, 2, 128, 72, false, false, false});
-  run_lin_case({torch::kBFloat16, 2, 37, 1, 128, 64, false, true, false});
-  run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
-  run_lin_case({torch::kBFloat16, 1, 2500, 1, 128, 136, false, false, true});
+  for (const char* mode : {"1", "2"}) {  // one / two warpgroups per block
+    SCOPED_TRACE(std::string("DYSRA_LINEAR_ATTENTION_WGMMA=") + mode);
+    ::setenv("DYSRA_LINEAR_ATTENTION_WGMMA", mode, 1);
+    run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, false, true, true});
+    run_lin_case({torch::kBFloat16, 1, 200, 2, 128, 72, false, false, false});
+    run_lin_case({torch::kBFloat16, 2, 37, 1, 128, 64, false, true, false});
+    run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
+    run_lin_case({torch::kBFloat16, 1, 2500, 1, 128, 136, false, false, true});
+    run_lin_case({torch::kBFloat16, 1, 4100, 2, 128, 192, false, true, false});
+  }
   ::unsetenv("DYSRA_LINEAR_ATTENTION_WGMMA");
 }
 TEST(LinearAttentionCuda, HeadDim128) {
