@@ -784,19 +784,22 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 // NWG = 2 (DYSRA_LINEAR_ATTENTION_WGMMA=2): one block per (b, h, 128 v columns, segment), warpgroup w owns v columns
 // 64w .. 64w + 63 (its own state); the two share the q and k tiles (half the q/k reads of NWG = 1) and the freed
 // shared memory holds three stages (tiles of chunk c + 2 are read while chunk c is computed); one block per SM.
-template <int NWG>
+// DYSRA_LINEAR_ATTENTION_WGMMA=3: the same with four stages (225 KB of shared memory), to see whether the walk is
+// bound by the latency of its reads.
+template <int NWG, int NST>
 struct LinWgTile {
-  static constexpr int kStages = NWG == 1 ? 2 : 3, kThreads = 128 * NWG, kMinBlocks = NWG == 1 ? 2 : 1;
+  static_assert((NWG == 1 && NST == 2) || (NWG == 2 && (NST == 3 || NST == 4)), "the configurations that fit");
+  static constexpr int kStages = NST, kThreads = 128 * NWG, kMinBlocks = NWG == 1 ? 2 : 1;
   static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128;
   static constexpr size_t smem_bytes() { return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * kSBytes; }
 };
 
-template <int NWG>
-__global__ void __launch_bounds__(LinWgTile<NWG>::kThreads, LinWgTile<NWG>::kMinBlocks)
+template <int NWG, int NST>
+__global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, NST>::kMinBlocks)
     linear_attention_wgmma_kernel(LinearAttentionParams p) {
   using T = __nv_bfloat16;
-  using Tile = LinWgTile<NWG>;
-  constexpr int C = kC, DK = 128, VC = 64, NST = Tile::kStages, NTH = Tile::kThreads;
+  using Tile = LinWgTile<NWG, NST>;
+  constexpr int C = kC, DK = 128, VC = 64, NTH = Tile::kThreads;
   static_assert(C == 64, "chunks of 64 tokens");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
@@ -1029,12 +1032,13 @@ __global__ void __launch_bounds__(LinWgTile<NWG>::kThreads, LinWgTile<NWG>::kMin
   }
 }
 
-/// DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2 (opt-in): the warpgroup core (one / two warpgroups per block) where it
-/// applies (d_k 128, no augmentation); 0 otherwise.
+/// DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2 / 3 (opt-in): the warpgroup core (one warpgroup per block / two with three
+/// stages / two with four) where it applies (d_k 128, no augmentation); 0 otherwise.
 int linear_wgmma_mode(const LinearAttentionParams& p) {
   const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
   if (!e || p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
-  return std::string(e) == "1" ? 1 : std::string(e) == "2" ? 2 : 0;
+  const std::string m(e);
+  return m == "1" ? 1 : m == "2" ? 2 : m == "3" ? 3 : 0;
 }
 
 bool rows_of_8(const LinearAttentionTensor& t) {
@@ -1058,7 +1062,7 @@ bool use_mma_path(const LinearAttentionParams& p) {
 /// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two; the
 /// two-warpgroup core: one per SM, of 128 v columns), at least 4 chunks per segment.
 int n_segments(const LinearAttentionParams& p) {
-  const bool wide = linear_wgmma_mode(p) == 2;
+  const bool wide = linear_wgmma_mode(p) >= 2;
   const int64_t base = int64_t(wide ? (p.dv + 127) / 128 : (p.dv + 63) / 64) * p.heads * p.batch;
   const int n_chunks = (p.seqlen + kC - 1) / kC;
   int64_t P = ((wide ? 1 : 2) * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
@@ -1079,10 +1083,10 @@ int n_sub_parts(const LinearAttentionParams& p, int P) {
   return int(std::max<int64_t>(S, 1));
 }
 
-template <int NWG>
+template <int NWG, int NST>
 cudaError_t launch_wgmma(const LinearAttentionParams& p, dim3 grid, cudaStream_t stream) {
-  using Tile = LinWgTile<NWG>;
-  auto kernel = linear_attention_wgmma_kernel<NWG>;
+  using Tile = LinWgTile<NWG, NST>;
+  auto kernel = linear_attention_wgmma_kernel<NWG, NST>;
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Tile::smem_bytes())));
   grid.x = (p.dv + 64 * NWG - 1) / (64 * NWG);
   kernel<<<grid, Tile::kThreads, Tile::smem_bytes(), stream>>>(p);
@@ -1111,7 +1115,8 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
   if (const int wg = AUG == kAugNone && DK == 128 ? linear_wgmma_mode(p) : 0) {
-    return wg == 1 ? launch_wgmma<1>(p, grid, stream) : launch_wgmma<2>(p, grid, stream);
+    return wg == 1 ? launch_wgmma<1, 2>(p, grid, stream)
+                   : wg == 2 ? launch_wgmma<2, 3>(p, grid, stream) : launch_wgmma<2, 4>(p, grid, stream);
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;
