@@ -784,14 +784,20 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 // NWG = 2 (DYSRA_LINEAR_ATTENTION_WGMMA=2): one block per (b, h, 128 v columns, segment), warpgroup w owns v columns
 // 64w .. 64w + 63 (its own state); the two share the q and k tiles (half the q/k reads of NWG = 1) and the freed
 // shared memory holds three stages (tiles of chunk c + 2 are read while chunk c is computed); one block per SM.
-// DYSRA_LINEAR_ATTENTION_WGMMA=3: the same with four stages (225 KB of shared memory), to see whether the walk is
-// bound by the latency of its reads.
+// (Four stages measured no faster than three (H200, session 9): the walk is not bound by its reads' latency.)
+// Output (bf16): each warp packs its 16 rows into staging rows by stmatrix after a chunk's products and writes them
+// out, 16 bytes per lane, while the next chunk's first products run (the direct 4-byte stores stalled the walk on the
+// store queue); the state goes back to shared memory by stmatrix while P V runs.
 template <int NWG, int NST>
 struct LinWgTile {
-  static_assert((NWG == 1 && NST == 2) || (NWG == 2 && (NST == 3 || NST == 4)), "the configurations that fit");
+  static_assert((NWG == 1 && NST == 2) || (NWG == 2 && NST == 3), "the configurations that fit");
   static constexpr int kStages = NST, kThreads = 128 * NWG, kMinBlocks = NWG == 1 ? 2 : 1;
-  static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128;
-  static constexpr size_t smem_bytes() { return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * kSBytes; }
+  // per warpgroup: its state (128 × 64 bf16) and its staged output chunk (64 × 64 bf16)
+  static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128,
+                            kOBytes = 64 * 128;
+  static constexpr size_t smem_bytes() {
+    return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * (kSBytes + kOBytes);
+  }
 };
 
 template <int NWG, int NST>
@@ -809,6 +815,8 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
   // the state of this warpgroup as bf16: 128 rows (d) × 64 columns, one region
   uint8_t* sS = sV + NST * Tile::kVBytes + wg * Tile::kSBytes;
+  // this warp's staged output rows (16 rows × 64 columns bf16, 128B-swizzled)
+  const uint32_t sOw = mma::smem_addr(sV + NST * Tile::kVBytes + NWG * Tile::kSBytes) + (4 * wg + warp) * 2048;
   const int P = p.n_segments, vb0 = blockIdx.x * VC * NWG, v0 = vb0 + VC * wg, h = blockIdx.y, b = blockIdx.z / P,
             seg = blockIdx.z % P;
   const int T_ = p.seqlen, dv = p.dv;
@@ -894,18 +902,28 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
         }
         acc_s[hh][4 * nt + i] = x;
       }
-  // S → sS as bf16: row d, columns c, c + 1 at the swizzled 16-byte chunk c / 8 of row d
+  // S → sS as bf16: row d, columns c, c + 1 at the swizzled 16-byte chunk c / 8 of row d. stmatrix: the 8×8 matrices
+  // (nt, hf) of rows 16·warp + 8·hf + 0..7 and columns 8·nt + 0..7 of half hh; lane l gives row (l & 7) + 8·((l >> 3) & 1)
+  // of column chunk 2·np + (l >> 4)
+  const int st_r = 16 * warp + (lane & 7) + 8 * ((lane >> 3) & 1), st_c = lane >> 4;
+  const uint32_t sSa = mma::smem_addr(sS);
+  // packs an accumulator tile's matrices (2·np, hf 0), (2·np, 1), (2·np + 1, 0), (2·np + 1, 1) for stmatrix_x4
+  auto pack_pairs = [](const float (&a)[32], int np, float sc, uint32_t (&r)[4]) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int e = 4 * (2 * np + (j >> 1)) + 2 * (j & 1);
+      r[j] = mma::pack2<T>(sc * a[e], sc * a[e + 1]);
+    }
+  };
   auto store_state = [&]() {
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int hf = 0; hf < 2; ++hf) {
-          const int d = srow(hh, 2 * hf), c = scol(nt, 0);
-          *reinterpret_cast<uint32_t*>(sS + wgmma::sw128_offset(d, c >> 3) + (c & 7) * 2) =
-              mma::pack2<T>(acc_s[hh][4 * nt + 2 * hf], acc_s[hh][4 * nt + 2 * hf + 1]);
-        }
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        pack_pairs(acc_s[hh], np, 1.f, r);
+        mma::stmatrix_x4(sSa + wgmma::sw128_offset(64 * hh + st_r, 2 * np + st_c), r);
+      }
   };
   store_state();
 
@@ -915,10 +933,29 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
                  ds = wgmma::make_desc_sw128(sS, 8192, 1024);
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
   const bool out_f32 = p.out_dtype == DType::kFloat32;
-  // every column of the tile inside d_v: a whole chunk's rows are stored without checks (element offsets made once)
+  // fp32 output: every column of the tile inside d_v: a whole chunk's rows are stored without checks
   const bool fast_out = v0 + VC <= dv;
   const size_t out_thr = obase + size_t(16 * warp + g8) * p.out_stride_t + v0 + 2 * q4;
   const size_t out8 = 8 * size_t(p.out_stride_t);
+  // bf16 output goes through this warp's staging rows: scaled, packed and stored by stmatrix after a chunk's products,
+  // then written out while the next chunk's first products run, each lane 16 bytes of a row: rows (lane >> 3) + 4i,
+  // column chunk lane & 7 (whole 128-byte rows per 8 lanes; the launcher guarantees 16-byte aligned output rows)
+  const int fl_r = lane >> 3, fl_c = lane & 7;
+  const bool fl_col_ok = v0 + 8 * fl_c < dv;
+  T* const out_fl = static_cast<T*>(p.out) + obase + size_t(16 * warp + fl_r) * p.out_stride_t + v0 + 8 * fl_c;
+  const size_t out4 = 4 * size_t(p.out_stride_t);
+  auto flush_out = [&](int t0) {
+    __syncwarp();  // every lane's stmatrix rows are in place
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      uint4 x;
+      const uint32_t a = sOw + wgmma::sw128_offset(fl_r + 4 * i, fl_c);
+      asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n" : "=r"(x.x), "=r"(x.y), "=r"(x.z), "=r"(x.w) : "r"(a));
+      if (fl_col_ok && t0 + 16 * warp + fl_r + 4 * i < T_)
+        *reinterpret_cast<uint4*>(out_fl + size_t(t0) * p.out_stride_t + i * out4) = x;
+    }
+  };
+  int staged_t0 = -1;  // the chunk whose output waits in the staging rows
   for (int it = 0; it < n_chunks; ++it) {
     const int chunk = chunk_at(it), buf = it % NST, t0 = chunk * C;
     mma::cp_async_wait<NST - 2>();    // this thread's copies of chunk it have landed
@@ -943,6 +980,7 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
       wgmma::mma_m64n64k16_ss_t<T, 0, 1>(o, dq + (off >> 4), ds + ((s * 2048) >> 4), s > 0 ? 1 : 0);
     }
     wgmma::commit();
+    if (staged_t0 >= 0) flush_out(staged_t0);  // the previous chunk's output, under these products
     wgmma::wait<0>();
     wgmma::fence_operand(sc);
     wgmma::fence_operand(o);
@@ -969,56 +1007,55 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     wgmma::fence_operand(acc_s[0]);
     wgmma::fence_operand(acc_s[1]);
     wgmma::fence();
-#pragma unroll
-    for (int s = 0; s < 4; ++s) wgmma::mma_m64n64k16_rs_tb<T>(o, pa[s], dvb + ((s * 2048) >> 4), 1);  // keys 16s ..
+    // S += Kᵀ V first (its own group, so that the state goes back to shared memory while P V runs), then o += P V
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
 #pragma unroll
       for (int s = 0; s < 4; ++s)  // state rows 64·hh ..: region hh of the K tile; keys 16s .. 16s + 15
         wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc_s[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
     wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_operand(o);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) wgmma::mma_m64n64k16_rs_tb<T>(o, pa[s], dvb + ((s * 2048) >> 4), 1);  // keys 16s ..
+    wgmma::commit();
+    wgmma::wait<1>();
     wgmma::fence_operand(acc_s[0]);
     wgmma::fence_operand(acc_s[1]);
-    // out = scale · o (rows past T and columns past d_v are not written)
-    if (fast_out && t0 + C <= T_) {
-      const size_t orow = out_thr + size_t(t0) * p.out_stride_t;
-      if (out_f32) {
+    // (S += Kᵀ V has completed for the whole warpgroup, and with it chunk it's Q S: sS is free)
+    store_state();
+    wgmma::wait<0>();
+    wgmma::fence_operand(o);
+    if (!out_f32) {  // out = scale · o, staged (rows past T and columns past d_v are not written by flush_out)
+      __syncwarp();  // every lane has read the staging rows of the last flush
 #pragma unroll
-        for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-          for (int nt = 0; nt < 8; ++nt)
-            *reinterpret_cast<float2*>(static_cast<float*>(p.out) + orow + hf * out8 + nt * 8) =
-                make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
-      } else {
-#pragma unroll
-        for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-          for (int nt = 0; nt < 8; ++nt)
-            *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + orow + hf * out8 + nt * 8) =
-                mma::pack2<T>(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        pack_pairs(o, np, p.scale, r);
+        mma::stmatrix_x4(sOw + wgmma::sw128_offset(st_r - 16 * warp, 2 * np + st_c), r);
       }
+      staged_t0 = t0;
+    } else if (fast_out && t0 + C <= T_) {
+      const size_t orow = out_thr + size_t(t0) * p.out_stride_t;
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + orow + hf * out8 + nt * 8) =
+              make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
     } else {
 #pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const int t = t0 + 16 * warp + g8 + 8 * hf;
-      if (t >= T_) continue;
-      const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
+      for (int hf = 0; hf < 2; ++hf) {
+        const int t = t0 + 16 * warp + g8 + 8 * hf;
+        if (t >= T_) continue;
+        const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        if (v0 + nt * 8 + 2 * q4 >= dv) continue;
-        const float x0 = p.scale * o[4 * nt + 2 * hf], x1 = p.scale * o[4 * nt + 2 * hf + 1];
-        if (out_f32)
-          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + nt * 8) = make_float2(x0, x1);
-        else
-          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.out) + rowoff + nt * 8) = mma::pack2<T>(x0, x1);
+        for (int nt = 0; nt < 8; ++nt)
+          if (v0 + nt * 8 + 2 * q4 < dv)
+            *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + nt * 8) =
+                make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
       }
     }
-    }
-    // (every wgmma of this chunk has completed in every warp of the warpgroup: sS and this buffer are free)
-    store_state();
   }
+  if (staged_t0 >= 0) flush_out(staged_t0);
   if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1)) {
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
@@ -1032,13 +1069,16 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   }
 }
 
-/// DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2 / 3 (opt-in): the warpgroup core (one warpgroup per block / two with three
-/// stages / two with four) where it applies (d_k 128, no augmentation); 0 otherwise.
+/// DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2 (opt-in): the warpgroup core (one warpgroup per block / two) where it applies
+/// (d_k 128, no augmentation, 16-byte aligned output rows when bf16); 0 otherwise.
 int linear_wgmma_mode(const LinearAttentionParams& p) {
   const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
   if (!e || p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
+  if (p.out_dtype != DType::kFloat32 && (reinterpret_cast<uintptr_t>(p.out) % 16 != 0 || p.out_stride_b % 8 != 0 ||
+                                          p.out_stride_t % 8 != 0 || p.out_stride_h % 8 != 0))
+    return 0;
   const std::string m(e);
-  return m == "1" ? 1 : m == "2" ? 2 : m == "3" ? 3 : 0;
+  return m == "1" ? 1 : m == "2" ? 2 : 0;
 }
 
 bool rows_of_8(const LinearAttentionTensor& t) {
@@ -1115,8 +1155,7 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
   if (const int wg = AUG == kAugNone && DK == 128 ? linear_wgmma_mode(p) : 0) {
-    return wg == 1 ? launch_wgmma<1, 2>(p, grid, stream)
-                   : wg == 2 ? launch_wgmma<2, 3>(p, grid, stream) : launch_wgmma<2, 4>(p, grid, stream);
+    return wg == 1 ? launch_wgmma<1, 2>(p, grid, stream) : launch_wgmma<2, 3>(p, grid, stream);
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;
