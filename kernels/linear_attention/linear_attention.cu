@@ -23,6 +23,7 @@
 
 #include "common/device_utils.cuh"
 #include "common/mma.cuh"
+#include "common/tma.cuh"
 #include "common/wgmma.cuh"
 #include "linear_attention/linear_attention.h"
 
@@ -773,21 +774,22 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
 // ---- warpgroup (wgmma, sm_90a) core, opt-in (DYSRA_LINEAR_ATTENTION_WGMMA=1): bf16, d_k 128, no augmentation (the
 // unnormalised forward and the three core calls of its backward). One warpgroup per block of (b, h, 64-column v tile, segment),
-// the same blocks, walking order and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile gathered into
-// 128B-swizzled shared memory by cp.async, double-buffered):
+// the same blocks, walking order and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile
+// brought into 128B-swizzled shared memory by TMA, one thread issuing, an mbarrier per stage):
 //   scores = Q Kᵀ and o = Q S (S as bf16 in shared memory, MN-major) issued together, then waited;
 //   the causal mask (keep key ≤ query) on the scores, turned into A fragments P;
-//   o += P V (P from registers) and S += Kᵀ V (Kᵀ read MN-major from the K tile, one m64 product per half of the state
-//   rows) issued together, then waited; out = scale·o; S (fp32 registers) goes back to shared memory as bf16.
+//   S += Kᵀ V (Kᵀ read MN-major from the K tile, one m64 product per half of the state rows), then o += P V (P from
+//   registers) as a second group; S (fp32 registers) goes back to shared memory as bf16 (stmatrix) while P V runs;
+//   out = scale·o.
 // NWG = 1 (DYSRA_LINEAR_ATTENTION_WGMMA=1): one warpgroup per block, two blocks per SM (one block's mask, stores and
 // state write-back run under the other's matrix products), tiles double-buffered.
 // NWG = 2 (DYSRA_LINEAR_ATTENTION_WGMMA=2): one block per (b, h, 128 v columns, segment), warpgroup w owns v columns
 // 64w .. 64w + 63 (its own state); the two share the q and k tiles (half the q/k reads of NWG = 1) and the freed
 // shared memory holds three stages (tiles of chunk c + 2 are read while chunk c is computed); one block per SM.
 // (Four stages measured no faster than three (H200, session 9): the walk is not bound by its reads' latency.)
-// Output (bf16): each warp packs its 16 rows into staging rows by stmatrix after a chunk's products and writes them
-// out, 16 bytes per lane, while the next chunk's first products run (the direct 4-byte stores stalled the walk on the
-// store queue); the state goes back to shared memory by stmatrix while P V runs.
+// Output (bf16): each warp packs its 16 rows into staging rows by stmatrix and a TMA store writes them out (the direct
+// 4-byte stores stalled the walk on the store queue). With the TMA loads, the walk's address arithmetic is gone: its
+// instructions per chunk were the limit (H200 profile, session 9: ~700 per warp per chunk, ~6 cycles each).
 template <int NWG, int NST>
 struct LinWgTile {
   static_assert((NWG == 1 && NST == 2) || (NWG == 2 && NST == 3), "the configurations that fit");
@@ -795,17 +797,19 @@ struct LinWgTile {
   // per warpgroup: its state (128 × 64 bf16) and its staged output chunk (64 × 64 bf16)
   static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128,
                             kOBytes = 64 * 128;
-  static constexpr size_t smem_bytes() {
-    return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * (kSBytes + kOBytes);
+  static constexpr size_t smem_bytes() {  // + one mbarrier per stage
+    return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * (kSBytes + kOBytes) + 8 * kStages;
   }
 };
 
 template <int NWG, int NST>
 __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, NST>::kMinBlocks)
-    linear_attention_wgmma_kernel(LinearAttentionParams p) {
+    linear_attention_wgmma_kernel(LinearAttentionParams p, const __grid_constant__ CUtensorMap tm_q,
+                                  const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
+                                  const __grid_constant__ CUtensorMap tm_o) {
   using T = __nv_bfloat16;
   using Tile = LinWgTile<NWG, NST>;
-  constexpr int C = kC, DK = 128, VC = 64, NTH = Tile::kThreads;
+  constexpr int C = kC, DK = 128, VC = 64;
   static_assert(C == 64, "chunks of 64 tokens");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
@@ -815,69 +819,49 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
   // the state of this warpgroup as bf16: 128 rows (d) × 64 columns, one region
   uint8_t* sS = sV + NST * Tile::kVBytes + wg * Tile::kSBytes;
-  // this warp's staged output rows (16 rows × 64 columns bf16, 128B-swizzled)
-  const uint32_t sOw = mma::smem_addr(sV + NST * Tile::kVBytes + NWG * Tile::kSBytes) + (4 * wg + warp) * 2048;
+  // this warp's staged output rows (16 rows × 64 columns bf16, 128B-swizzled), then the stages' mbarriers
+  uint8_t* sO = sV + NST * Tile::kVBytes + NWG * Tile::kSBytes;
+  const uint32_t sOw = mma::smem_addr(sO) + (4 * wg + warp) * 2048;
+  uint64_t* full = reinterpret_cast<uint64_t*>(sO + NWG * Tile::kOBytes);
   const int P = p.n_segments, vb0 = blockIdx.x * VC * NWG, v0 = vb0 + VC * wg, h = blockIdx.y, b = blockIdx.z / P,
             seg = blockIdx.z % P;
   const int T_ = p.seqlen, dv = p.dv;
   int first, end;
   segment_chunks((T_ + C - 1) / C, P, seg, first, end);
-  const T* qg = static_cast<const T*>(p.q.ptr) + size_t(b) * p.q.stride_b + size_t(h) * p.q.stride_h;
-  const T* kg = static_cast<const T*>(p.k.ptr) + size_t(b) * p.k.stride_b + size_t(h) * p.k.stride_h;
-  const T* vg = static_cast<const T*>(p.v.ptr) + size_t(b) * p.v.stride_b + size_t(h) * p.v.stride_h;
   const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
 
-  // q and k: 16 pieces of 16 bytes per row, v: 8 per 64 columns; rows past T and columns past d_v are zero-filled;
-  // every thread of the block copies. A thread's pieces keep their column across rows and chunks: q, k piece
-  // tid % 16 of rows tid / 16 + QS·j (QS = threads / 16, j < 64 / QS), v piece tid % (8·NWG) (region: which
-  // warpgroup's columns) of rows tid / (8·NWG) + 16j (j < 4); the swizzle of a row depends on row % 8 only, fixed
-  // per thread too. So the addresses are made once and a chunk adds t0 · stride_t.
-  constexpr int QS = NTH / 16, NQ = C / QS, VP = 8 * NWG;
-  const int qr = tid / 16, qc = tid % 16, vr = tid / VP, vc = tid % VP;
-  const uint32_t q_off = (qc >> 3) * C * 128 + wgmma::sw128_offset(qr, qc & 7),
-                 v_off = (vc >> 3) * C * 128 + wgmma::sw128_offset(vr, vc & 7);
-  const uint32_t sQa = mma::smem_addr(sQ) + q_off, sKa = mma::smem_addr(sK) + q_off, sVa = mma::smem_addr(sV) + v_off;
-  const T* q_thr = qg + size_t(qr) * p.q.stride_t + qc * 8;
-  const T* k_thr = kg + size_t(qr) * p.k.stride_t + qc * 8;
-  const bool v_col_ok = vb0 + vc * 8 < dv;
-  const T* v_thr = vg + size_t(vr) * p.v.stride_t + (v_col_ok ? vb0 + vc * 8 : 0);
-  const size_t qstep = QS * size_t(p.q.stride_t), kstep = QS * size_t(p.k.stride_t), v16 = 16 * size_t(p.v.stride_t);
+  // a chunk's q and k tiles (two boxes of 64 d each) and v tiles (one box of 64 columns per warpgroup) come by TMA,
+  // issued by thread 0, landing 128B-swizzled; rows past T and columns past d_v arrive as zeros. full[s] completes
+  // when stage s has landed.
+  const uint32_t sQa = mma::smem_addr(sQ), sKa = mma::smem_addr(sK), sVa = mma::smem_addr(sV),
+                 full_a = mma::smem_addr(full);
   auto load = [&](int chunk, int buf) {
     const int t0 = chunk * C;
-    const T* qs = q_thr + size_t(t0) * p.q.stride_t;
-    const T* ks = k_thr + size_t(t0) * p.k.stride_t;
-    const T* vs = v_thr + size_t(t0) * p.v.stride_t;
-    const uint32_t bq = sQa + buf * Tile::kQBytes, bk = sKa + buf * Tile::kKBytes, bv = sVa + buf * Tile::kVBytes;
-    if (t0 + C <= T_) {  // a whole chunk
+    const uint32_t bar = full_a + 8 * buf;
+    tma::arrive_expect_tx(bar, Tile::kQBytes + Tile::kKBytes + Tile::kVBytes);
 #pragma unroll
-      for (int j = 0; j < NQ; ++j) {
-        mma::cp_async_16(bq + j * QS * 128, qs + j * qstep);
-        mma::cp_async_16(bk + j * QS * 128, ks + j * kstep);
-      }
-#pragma unroll
-      for (int j = 0; j < 4; ++j) mma::cp_async_16(bv + j * 2048, vs + j * v16, v_col_ok);
-    } else {
-#pragma unroll
-      for (int j = 0; j < NQ; ++j) {
-        const bool ok = t0 + qr + QS * j < T_;
-        mma::cp_async_16(bq + j * QS * 128, ok ? qs + j * qstep : qg, ok);
-        mma::cp_async_16(bk + j * QS * 128, ok ? ks + j * kstep : kg, ok);
-      }
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const bool ok = v_col_ok && t0 + vr + 16 * j < T_;
-        mma::cp_async_16(bv + j * 2048, ok ? vs + j * v16 : vg, ok);
-      }
+    for (int r = 0; r < 2; ++r) {
+      tma::load_4d(sQa + buf * Tile::kQBytes + r * C * 128, &tm_q, 64 * r, t0, h, b, bar);
+      tma::load_4d(sKa + buf * Tile::kKBytes + r * C * 128, &tm_k, 64 * r, t0, h, b, bar);
     }
+#pragma unroll
+    for (int w = 0; w < NWG; ++w) tma::load_4d(sVa + buf * Tile::kVBytes + w * C * 128, &tm_v, vb0 + 64 * w, t0, h, b, bar);
   };
   const int n_chunks = end - first;
   auto chunk_at = [&](int it) { return p.reverse ? end - 1 - it : first + it; };
-  // stages 0 .. NST - 2 in flight before the walk; one commit group per stage, empty past the walk's end
+  // stages 0 .. NST - 2 in flight before the walk
+  if (tid == 0) {
 #pragma unroll
-  for (int it = 0; it < NST - 1; ++it) {
-    if (it < n_chunks) load(chunk_at(it), it);
-    mma::cp_async_commit();
+    for (int s = 0; s < NST; ++s) wgmma::mbar::init(&full[s], 1);
+    tma::fence_barrier_init();
+    tma::prefetch_map(&tm_q);
+    tma::prefetch_map(&tm_k);
+    tma::prefetch_map(&tm_v);
+#pragma unroll
+    for (int it = 0; it < NST - 1; ++it)
+      if (it < n_chunks) load(chunk_at(it), it);
   }
+  __syncthreads();  // the barriers are initialised
 
   // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
   // row 16·warp + g8 + 8·(i / 2) of the half, column 8·nt + 2·q4 + i % 2
@@ -938,31 +922,15 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   const size_t out_thr = obase + size_t(16 * warp + g8) * p.out_stride_t + v0 + 2 * q4;
   const size_t out8 = 8 * size_t(p.out_stride_t);
   // bf16 output goes through this warp's staging rows: scaled, packed and stored by stmatrix after a chunk's products,
-  // then written out while the next chunk's first products run, each lane 16 bytes of a row: rows (lane >> 3) + 4i,
-  // column chunk lane & 7 (whole 128-byte rows per 8 lanes; the launcher guarantees 16-byte aligned output rows)
-  const int fl_r = lane >> 3, fl_c = lane & 7;
-  const bool fl_col_ok = v0 + 8 * fl_c < dv;
-  T* const out_fl = static_cast<T*>(p.out) + obase + size_t(16 * warp + fl_r) * p.out_stride_t + v0 + 8 * fl_c;
-  const size_t out4 = 4 * size_t(p.out_stride_t);
-  auto flush_out = [&](int t0) {
-    __syncwarp();  // every lane's stmatrix rows are in place
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      uint4 x;
-      const uint32_t a = sOw + wgmma::sw128_offset(fl_r + 4 * i, fl_c);
-      asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n" : "=r"(x.x), "=r"(x.y), "=r"(x.z), "=r"(x.w) : "r"(a));
-      if (fl_col_ok && t0 + 16 * warp + fl_r + 4 * i < T_)
-        *reinterpret_cast<uint4*>(out_fl + size_t(t0) * p.out_stride_t + i * out4) = x;
-    }
-  };
-  int staged_t0 = -1;  // the chunk whose output waits in the staging rows
+  // then written out by a TMA store of the 16 × 64 box (rows past T and columns past d_v are not written)
+  int buf = 0, ld_buf = NST - 1;
+  uint32_t phase = 0;
   for (int it = 0; it < n_chunks; ++it) {
-    const int chunk = chunk_at(it), buf = it % NST, t0 = chunk * C;
-    mma::cp_async_wait<NST - 2>();    // this thread's copies of chunk it have landed
-    wgmma::fence_proxy_async_smem();  // this thread's copies and state writes → the async proxy
-    __syncthreads();  // this chunk's tiles and the states are complete; every warp is done with chunk it − 1's stage
-    if (it + NST - 1 < n_chunks) load(chunk_at(it + NST - 1), (it + NST - 1) % NST);
-    mma::cp_async_commit();
+    const int chunk = chunk_at(it), t0 = chunk * C;
+    wgmma::mbar::wait(&full[buf], phase);  // chunk it's tiles have landed
+    wgmma::fence_proxy_async_smem();        // this thread's state writes → the async proxy
+    __syncthreads();  // the states are complete; every warp is done with chunk it − 1's stage
+    if (tid == 0 && it + NST - 1 < n_chunks) load(chunk_at(it + NST - 1), ld_buf);
     const uint64_t dq = dq0 + ((buf * Tile::kQBytes) >> 4), dk = dk0 + ((buf * Tile::kKBytes) >> 4),
                    dkt = dkt0 + ((buf * Tile::kKBytes) >> 4), dvb = dv0 + ((buf * Tile::kVBytes + wg * C * 128) >> 4);
     float sc[32], o[32];
@@ -980,7 +948,6 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
       wgmma::mma_m64n64k16_ss_t<T, 0, 1>(o, dq + (off >> 4), ds + ((s * 2048) >> 4), s > 0 ? 1 : 0);
     }
     wgmma::commit();
-    if (staged_t0 >= 0) flush_out(staged_t0);  // the previous chunk's output, under these products
     wgmma::wait<0>();
     wgmma::fence_operand(sc);
     wgmma::fence_operand(o);
@@ -1024,15 +991,21 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     store_state();
     wgmma::wait<0>();
     wgmma::fence_operand(o);
-    if (!out_f32) {  // out = scale · o, staged (rows past T and columns past d_v are not written by flush_out)
-      __syncwarp();  // every lane has read the staging rows of the last flush
+    if (!out_f32) {  // out = scale · o
+      if (lane == 0) tma::wait_group_read<0>();  // the last chunk's store has read the staging rows
+      __syncwarp();
 #pragma unroll
       for (int np = 0; np < 4; ++np) {
         uint32_t r[4];
         pack_pairs(o, np, p.scale, r);
         mma::stmatrix_x4(sOw + wgmma::sw128_offset(st_r - 16 * warp, 2 * np + st_c), r);
       }
-      staged_t0 = t0;
+      wgmma::fence_proxy_async_smem();
+      __syncwarp();
+      if (lane == 0) {
+        tma::store_4d(&tm_o, v0, t0 + 16 * warp, h, b, sOw);
+        tma::commit_group();
+      }
     } else if (fast_out && t0 + C <= T_) {
       const size_t orow = out_thr + size_t(t0) * p.out_stride_t;
 #pragma unroll
@@ -1054,8 +1027,10 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
                 make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
       }
     }
+    if (++buf == NST) buf = 0, phase ^= 1;
+    if (++ld_buf == NST) ld_buf = 0;
   }
-  if (staged_t0 >= 0) flush_out(staged_t0);
+  if (!out_f32 && lane == 0) tma::wait_group<0>();
   if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1)) {
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
@@ -1123,13 +1098,32 @@ int n_sub_parts(const LinearAttentionParams& p, int P) {
   return int(std::max<int64_t>(S, 1));
 }
 
+/// The tensor maps of the warpgroup core: q, k (boxes of 64 d × 64 tokens), v (64 columns × 64 tokens) and a bf16
+/// output (64 columns × 16 rows). False if the driver cannot encode one of them.
+bool wgmma_tensor_maps(const LinearAttentionParams& p, CUtensorMap (&m)[4]) {
+  auto enc = [&](CUtensorMap* map, const LinearAttentionTensor& t, int64_t cols) {
+    return tma::encode_bf16_4d(map, t.ptr, p.batch, p.seqlen, p.heads, cols, t.stride_b, t.stride_t, t.stride_h, 64);
+  };
+  if (!enc(&m[0], p.q, p.dk) || !enc(&m[1], p.k, p.dk) || !enc(&m[2], p.v, p.dv)) return false;
+  if (p.out_dtype == DType::kFloat32) {
+    m[3] = m[0];  // unused
+    return true;
+  }
+  return tma::encode_bf16_4d(&m[3], p.out, p.batch, p.seqlen, p.heads, p.dv, p.out_stride_b, p.out_stride_t,
+                             p.out_stride_h, 16);
+}
+
+/// Launches the warpgroup core; `launched` is false (and nothing runs) when its tensor maps cannot be made.
 template <int NWG, int NST>
-cudaError_t launch_wgmma(const LinearAttentionParams& p, dim3 grid, cudaStream_t stream) {
+cudaError_t launch_wgmma(const LinearAttentionParams& p, dim3 grid, cudaStream_t stream, bool& launched) {
   using Tile = LinWgTile<NWG, NST>;
+  CUtensorMap maps[4];
+  launched = wgmma_tensor_maps(p, maps);
+  if (!launched) return cudaSuccess;
   auto kernel = linear_attention_wgmma_kernel<NWG, NST>;
   DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Tile::smem_bytes())));
   grid.x = (p.dv + 64 * NWG - 1) / (64 * NWG);
-  kernel<<<grid, Tile::kThreads, Tile::smem_bytes(), stream>>>(p);
+  kernel<<<grid, Tile::kThreads, Tile::smem_bytes(), stream>>>(p, maps[0], maps[1], maps[2], maps[3]);
   return cudaGetLastError();
 }
 
@@ -1155,7 +1149,10 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
     DYSRA_CUDA_TRY(cudaGetLastError());
   }
   if (const int wg = AUG == kAugNone && DK == 128 ? linear_wgmma_mode(p) : 0) {
-    return wg == 1 ? launch_wgmma<1, 2>(p, grid, stream) : launch_wgmma<2, 3>(p, grid, stream);
+    bool launched = false;
+    const cudaError_t e = wg == 1 ? launch_wgmma<1, 2>(p, grid, stream, launched)
+                                  : launch_wgmma<2, 3>(p, grid, stream, launched);
+    if (launched || e != cudaSuccess) return e;  // otherwise the mma.sync kernel below (any number of segments)
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;
