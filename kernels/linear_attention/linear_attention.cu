@@ -1044,14 +1044,18 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   }
 }
 
-/// DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2 (opt-in): the warpgroup core (one warpgroup per block / two) where it applies
-/// (d_k 128, no augmentation, 16-byte aligned output rows when bf16); 0 otherwise.
+/// Which warpgroup core runs a core call: 0 none (the mma.sync kernel), 1 one warpgroup per block, 2 two. It applies to
+/// d_k 128 without augmentation (and 16-byte aligned output rows when bf16). Default: two warpgroups from T = 8192 on
+/// (H200, session 9, B4 H16 D128: T16384 unnormalised forward 0.54 ms against the mma.sync kernel's 0.67–0.68,
+/// forward+backward 1.70–1.75 against 2.30–2.35; at T4096 the mma.sync forward is 5–9 % faster).
+/// DYSRA_LINEAR_ATTENTION_WGMMA=0 / 1 / 2 forces it off / one / two warpgroups.
 int linear_wgmma_mode(const LinearAttentionParams& p) {
-  const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
-  if (!e || p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
+  if (p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
   if (p.out_dtype != DType::kFloat32 && (reinterpret_cast<uintptr_t>(p.out) % 16 != 0 || p.out_stride_b % 8 != 0 ||
                                           p.out_stride_t % 8 != 0 || p.out_stride_h % 8 != 0))
     return 0;
+  const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
+  if (!e || !*e) return p.seqlen >= 8192 ? 2 : 0;
   const std::string m(e);
   return m == "1" ? 1 : m == "2" ? 2 : 0;
 }
