@@ -36,6 +36,14 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_addr(p)));
 }
 
+/// Stores four 8×8 b16 matrices (the inverse of ldmatrix_x4): lanes 8j..8j+7 give the row addresses of matrix j,
+/// r[j] is this lane's pair (row lane / 4, columns 2·(lane % 4), +1) of matrix j — an m16n8 accumulator packed. sm_90.
+__device__ __forceinline__ void stmatrix_x4(uint32_t addr, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r[0]), "r"(r[1]),
+               "r"(r[2]), "r"(r[3])
+               : "memory");
+}
+
 /// c += a·b, bf16 (T = __nv_bfloat16) or fp16 (T = __half) inputs, fp32 accumulators.
 template <typename T>
 __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);

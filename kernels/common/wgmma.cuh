@@ -86,6 +86,13 @@ __device__ __forceinline__ void fence_operand(float (&d)[N]) {
 /// acc (64×64, fp32 fragments) (+)= A·B, A and B K-major in shared memory; scale_d = 0 overwrites acc.
 template <typename T>
 __device__ __forceinline__ void mma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d);
+/// The same with A and/or B MN-major in shared memory ("transposed": TA / TB = imm-trans-a / imm-trans-b).
+template <typename T, int TA, int TB>
+__device__ __forceinline__ void mma_m64n64k16_ss_t(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d);
+/// acc (64×64) (+)= A·B, A in registers, B MN-major in shared memory.
+template <typename T>
+__device__ __forceinline__ void mma_m64n64k16_rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
+                                                    int scale_d);
 /// acc (64×128) (+)= A·B, A in registers, B MN-major in shared memory ("transposed": imm-trans-b = 1).
 template <typename T>
 __device__ __forceinline__ void mma_m64n128k16_rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
@@ -108,6 +115,44 @@ __device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[64], uint64_t desc_
         "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])         \
       : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                                       \
   }
+
+// the 32 fp32 accumulators of an m64n64 product: their registers in the instruction, and the asm outputs
+#define DYSRA_WGMMA_ACC32_REGS                                                                \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define DYSRA_WGMMA_ACC32_OUT                                                                                   \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),     \
+      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),      \
+      "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),     \
+      "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+
+#define DYSRA_WGMMA_SS_M64N64K16_T(T, PTX, TA, TB, TAS, TBS)                                                   \
+  template <>                                                                                                  \
+  __device__ __forceinline__ void mma_m64n64k16_ss_t<T, TA, TB>(float (&d)[32], uint64_t desc_a,             \
+                                                                 uint64_t desc_b, int scale_d) {              \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                                  \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " " DYSRA_WGMMA_ACC32_REGS           \
+                 ", %32, %33, p, 1, 1, " TAS ", " TBS ";\n}\n"                                                   \
+                 : DYSRA_WGMMA_ACC32_OUT                                                                       \
+                 : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                    \
+  }
+#define DYSRA_WGMMA_RS_M64N64K16_TB(T, PTX)                                                                    \
+  template <>                                                                                                  \
+  __device__ __forceinline__ void mma_m64n64k16_rs_tb<T>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b, \
+                                                       int scale_d) {                                          \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                  \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " " DYSRA_WGMMA_ACC32_REGS           \
+                 ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                                  \
+                 : DYSRA_WGMMA_ACC32_OUT                                                                       \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));                     \
+  }
+DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 1, "0", "1")
+DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 1, 1, "1", "1")
+DYSRA_WGMMA_RS_M64N64K16_TB(__nv_bfloat16, "bf16")
+#undef DYSRA_WGMMA_SS_M64N64K16_T
+#undef DYSRA_WGMMA_RS_M64N64K16_TB
+#undef DYSRA_WGMMA_ACC32_OUT
+#undef DYSRA_WGMMA_ACC32_REGS
 
 // the 64 fp32 accumulators of an m64n128 product: their registers in the instruction, and the asm outputs
 #define DYSRA_WGMMA_ACC64_REGS                                                                \

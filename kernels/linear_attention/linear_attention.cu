@@ -23,6 +23,8 @@
 
 #include "common/device_utils.cuh"
 #include "common/mma.cuh"
+#include "common/tma.cuh"
+#include "common/wgmma.cuh"
 #include "linear_attention/linear_attention.h"
 
 namespace dysra::kernels {
@@ -766,6 +768,294 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 }
 
+// ---- warpgroup (wgmma, sm_90a) core, opt-in (DYSRA_LINEAR_ATTENTION_WGMMA=1): bf16, d_k 128, no augmentation (the
+// unnormalised forward and the three core calls of its backward). One warpgroup per block of (b, h, 64-column v tile, segment),
+// the same blocks, walking order and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile
+// brought into 128B-swizzled shared memory by TMA, one thread issuing, an mbarrier per stage):
+//   scores = Q Kᵀ and o = Q S (S as bf16 in shared memory, MN-major) issued together, then waited;
+//   the causal mask (keep key ≤ query) on the scores, turned into A fragments P;
+//   S += Kᵀ V (Kᵀ read MN-major from the K tile, one m64 product per half of the state rows), then o += P V (P from
+//   registers) as a second group; S (fp32 registers) goes back to shared memory as bf16 (stmatrix) while P V runs;
+//   out = scale·o.
+// NWG = 1 (DYSRA_LINEAR_ATTENTION_WGMMA=1): one warpgroup per block, two blocks per SM (one block's mask, stores and
+// state write-back run under the other's matrix products), tiles double-buffered.
+// NWG = 2 (DYSRA_LINEAR_ATTENTION_WGMMA=2): one block per (b, h, 128 v columns, segment), warpgroup w owns v columns
+// 64w .. 64w + 63 (its own state); the two share the q and k tiles (half the q/k reads of NWG = 1) and the freed
+// shared memory holds three stages (tiles of chunk c + 2 are read while chunk c is computed); one block per SM.
+// (Four stages measured no faster than three (H200, session 9): the walk is not bound by its reads' latency.)
+// Output (bf16): each warp packs its 16 rows into staging rows by stmatrix and a TMA store writes them out (the direct
+// 4-byte stores stalled the walk on the store queue). With the TMA loads, the walk's address arithmetic is gone: its
+// instructions per chunk were the limit (H200 profile, session 9: ~700 per warp per chunk, ~6 cycles each).
+template <int NWG, int NST>
+struct LinWgTile {
+  static_assert((NWG == 1 && NST == 2) || (NWG == 2 && NST == 3), "the configurations that fit");
+  static constexpr int kStages = NST, kThreads = 128 * NWG, kMinBlocks = NWG == 1 ? 2 : 1;
+  // per warpgroup: its state (128 × 64 bf16) and its staged output chunk (64 × 64 bf16)
+  static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128,
+                            kOBytes = 64 * 128;
+  static constexpr size_t smem_bytes() {  // + one mbarrier per stage
+    return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * (kSBytes + kOBytes) + 8 * kStages;
+  }
+};
+
+template <int NWG, int NST>
+__global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, NST>::kMinBlocks)
+    linear_attention_wgmma_kernel(LinearAttentionParams p, const __grid_constant__ CUtensorMap tm_q,
+                                  const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
+                                  const __grid_constant__ CUtensorMap tm_o) {
+  using T = __nv_bfloat16;
+  using Tile = LinWgTile<NWG, NST>;
+  constexpr int C = kC, DK = 128, VC = 64;
+  static_assert(C == 64, "chunks of 64 tokens");
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
+  uint8_t* sQ = smem;                       // [NST] 64 rows × 128 d: regions d 0..63, 64..127
+  uint8_t* sK = sQ + NST * Tile::kQBytes;   // [NST] the same
+  uint8_t* sV = sK + NST * Tile::kKBytes;   // [NST] 64 rows × 64 columns per warpgroup: NWG regions
+  const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
+  // the state of this warpgroup as bf16: 128 rows (d) × 64 columns, one region
+  uint8_t* sS = sV + NST * Tile::kVBytes + wg * Tile::kSBytes;
+  // this warp's staged output rows (16 rows × 64 columns bf16, 128B-swizzled), then the stages' mbarriers
+  uint8_t* sO = sV + NST * Tile::kVBytes + NWG * Tile::kSBytes;
+  const uint32_t sOw = mma::smem_addr(sO) + (4 * wg + warp) * 2048;
+  uint64_t* full = reinterpret_cast<uint64_t*>(sO + NWG * Tile::kOBytes);
+  const int P = p.n_segments, vb0 = blockIdx.x * VC * NWG, v0 = vb0 + VC * wg, h = blockIdx.y, b = blockIdx.z / P,
+            seg = blockIdx.z % P;
+  const int T_ = p.seqlen, dv = p.dv;
+  int first, end;
+  segment_chunks((T_ + C - 1) / C, P, seg, first, end);
+  const size_t state_base = (size_t(b) * p.heads + h) * DK * size_t(dv);
+
+  // a chunk's q and k tiles (two boxes of 64 d each) and v tiles (one box of 64 columns per warpgroup) come by TMA,
+  // issued by thread 0, landing 128B-swizzled; rows past T and columns past d_v arrive as zeros. full[s] completes
+  // when stage s has landed.
+  const uint32_t sQa = mma::smem_addr(sQ), sKa = mma::smem_addr(sK), sVa = mma::smem_addr(sV),
+                 full_a = mma::smem_addr(full);
+  auto load = [&](int chunk, int buf) {
+    const int t0 = chunk * C;
+    const uint32_t bar = full_a + 8 * buf;
+    tma::arrive_expect_tx(bar, Tile::kQBytes + Tile::kKBytes + Tile::kVBytes);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tma::load_4d(sQa + buf * Tile::kQBytes + r * C * 128, &tm_q, 64 * r, t0, h, b, bar);
+      tma::load_4d(sKa + buf * Tile::kKBytes + r * C * 128, &tm_k, 64 * r, t0, h, b, bar);
+    }
+#pragma unroll
+    for (int w = 0; w < NWG; ++w) tma::load_4d(sVa + buf * Tile::kVBytes + w * C * 128, &tm_v, vb0 + 64 * w, t0, h, b, bar);
+  };
+  const int n_chunks = end - first;
+  auto chunk_at = [&](int it) { return p.reverse ? end - 1 - it : first + it; };
+  // stages 0 .. NST - 2 in flight before the walk
+  if (tid == 0) {
+#pragma unroll
+    for (int s = 0; s < NST; ++s) wgmma::mbar::init(&full[s], 1);
+    tma::fence_barrier_init();
+    tma::prefetch_map(&tm_q);
+    tma::prefetch_map(&tm_k);
+    tma::prefetch_map(&tm_v);
+#pragma unroll
+    for (int it = 0; it < NST - 1; ++it)
+      if (it < n_chunks) load(chunk_at(it), it);
+  }
+  __syncthreads();  // the barriers are initialised
+
+  // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
+  // row 16·warp + g8 + 8·(i / 2) of the half, column 8·nt + 2·q4 + i % 2
+  float acc_s[2][32];
+  auto srow = [&](int hh, int i) { return 64 * hh + 16 * warp + g8 + 8 * (i >> 1); };
+  auto scol = [&](int nt, int i) { return nt * 8 + 2 * q4 + (i & 1); };
+  int u_first, u_end;
+  preceding_parts(p, seg, u_first, u_end);
+  // (segment sums of the transposed state: [d_v][d_k] blocks)
+  const size_t ld_d = p.workspace_transposed ? 1 : size_t(dv), ld_c = p.workspace_transposed ? DK : 1;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int d = srow(hh, i), col = v0 + scol(nt, i);
+        float x = 0.f;
+        if (col < dv) {
+          if (p.S0) x = p.S0[state_base + size_t(d) * dv + col];
+          for (int u = u_first; u < u_end; ++u) x += p.workspace[segment_offset(p, b, h, u) + d * ld_d + col * ld_c];
+        }
+        acc_s[hh][4 * nt + i] = x;
+      }
+  // S → sS as bf16: row d, columns c, c + 1 at the swizzled 16-byte chunk c / 8 of row d. stmatrix: the 8×8 matrices
+  // (nt, hf) of rows 16·warp + 8·hf + 0..7 and columns 8·nt + 0..7 of half hh; lane l gives row (l & 7) + 8·((l >> 3) & 1)
+  // of column chunk 2·np + (l >> 4)
+  const int st_r = 16 * warp + (lane & 7) + 8 * ((lane >> 3) & 1), st_c = lane >> 4;
+  const uint32_t sSa = mma::smem_addr(sS);
+  // packs an accumulator tile's matrices (2·np, hf 0), (2·np, 1), (2·np + 1, 0), (2·np + 1, 1) for stmatrix_x4
+  auto pack_pairs = [](const float (&a)[32], int np, float sc, uint32_t (&r)[4]) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int e = 4 * (2 * np + (j >> 1)) + 2 * (j & 1);
+      r[j] = mma::pack2<T>(sc * a[e], sc * a[e + 1]);
+    }
+  };
+  auto store_state = [&]() {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        pack_pairs(acc_s[hh], np, 1.f, r);
+        mma::stmatrix_x4(sSa + wgmma::sw128_offset(64 * hh + st_r, 2 * np + st_c), r);
+      }
+  };
+  store_state();
+
+  // descriptors (buffer 0); a buffer adds its byte offset / 16
+  const uint64_t dq0 = wgmma::make_desc_sw128(sQ, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
+                 dkt0 = wgmma::make_desc_sw128(sK, 8192, 1024), dv0 = wgmma::make_desc_sw128(sV, 8192, 1024),
+                 ds = wgmma::make_desc_sw128(sS, 8192, 1024);
+  const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
+  const bool out_f32 = p.out_dtype == DType::kFloat32;
+  // fp32 output: every column of the tile inside d_v: a whole chunk's rows are stored without checks
+  const bool fast_out = v0 + VC <= dv;
+  const size_t out_thr = obase + size_t(16 * warp + g8) * p.out_stride_t + v0 + 2 * q4;
+  const size_t out8 = 8 * size_t(p.out_stride_t);
+  // bf16 output goes through this warp's staging rows: scaled, packed and stored by stmatrix after a chunk's products,
+  // then written out by a TMA store of the 16 × 64 box (rows past T and columns past d_v are not written)
+  int buf = 0, ld_buf = NST - 1;
+  uint32_t phase = 0;
+  for (int it = 0; it < n_chunks; ++it) {
+    const int chunk = chunk_at(it), t0 = chunk * C;
+    wgmma::mbar::wait(&full[buf], phase);  // chunk it's tiles have landed
+    wgmma::fence_proxy_async_smem();        // this thread's state writes → the async proxy
+    __syncthreads();  // the states are complete; every warp is done with chunk it − 1's stage
+    if (tid == 0 && it + NST - 1 < n_chunks) load(chunk_at(it + NST - 1), ld_buf);
+    const uint64_t dq = dq0 + ((buf * Tile::kQBytes) >> 4), dk = dk0 + ((buf * Tile::kKBytes) >> 4),
+                   dkt = dkt0 + ((buf * Tile::kKBytes) >> 4), dvb = dv0 + ((buf * Tile::kVBytes + wg * C * 128) >> 4);
+    float sc[32], o[32];
+    wgmma::fence_operand(sc);
+    wgmma::fence_operand(o);
+    wgmma::fence();
+#pragma unroll
+    for (int s = 0; s < 8; ++s) {  // k-step s: d 16s .. 16s + 15
+      const uint32_t off = (s / 4) * C * 128 + (s % 4) * 32;
+      wgmma::mma_m64n64k16_ss<T>(sc, dq + (off >> 4), dk + (off >> 4), s > 0 ? 1 : 0);
+    }
+#pragma unroll
+    for (int s = 0; s < 8; ++s) {
+      const uint32_t off = (s / 4) * C * 128 + (s % 4) * 32;
+      wgmma::mma_m64n64k16_ss_t<T, 0, 1>(o, dq + (off >> 4), ds + ((s * 2048) >> 4), s > 0 ? 1 : 0);
+    }
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(sc);
+    wgmma::fence_operand(o);
+    // the causal mask (reverse walk: keys at or after the query): element 4·nt + i has query row
+    // 16·warp + g8 + 8·(i / 2) and key column 8·nt + 2·q4 + i % 2
+    {
+      const int base = 2 * q4 - g8 - warp * 16;  // column − row = base + 8·nt + i % 2 − 8·(i / 2)
+      if (!p.reverse) {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
+      }
+    }
+    uint32_t pa[4][4];
+    mma::c_to_a<T, 4>(pa, reinterpret_cast<float (&)[8][4]>(sc));
+    wgmma::fence_operand(acc_s[0]);
+    wgmma::fence_operand(acc_s[1]);
+    wgmma::fence();
+    // S += Kᵀ V first (its own group, so that the state goes back to shared memory while P V runs), then o += P V
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int s = 0; s < 4; ++s)  // state rows 64·hh ..: region hh of the K tile; keys 16s .. 16s + 15
+        wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc_s[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
+    wgmma::commit();
+#pragma unroll
+    for (int s = 0; s < 4; ++s) wgmma::mma_m64n64k16_rs_tb<T>(o, pa[s], dvb + ((s * 2048) >> 4), 1);  // keys 16s ..
+    wgmma::commit();
+    wgmma::wait<1>();
+    wgmma::fence_operand(acc_s[0]);
+    wgmma::fence_operand(acc_s[1]);
+    // (S += Kᵀ V has completed for the whole warpgroup, and with it chunk it's Q S: sS is free)
+    store_state();
+    wgmma::wait<0>();
+    wgmma::fence_operand(o);
+    if (!out_f32) {  // out = scale · o
+      if (lane == 0) tma::wait_group_read<0>();  // the last chunk's store has read the staging rows
+      __syncwarp();
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        pack_pairs(o, np, p.scale, r);
+        mma::stmatrix_x4(sOw + wgmma::sw128_offset(st_r - 16 * warp, 2 * np + st_c), r);
+      }
+      wgmma::fence_proxy_async_smem();
+      __syncwarp();
+      if (lane == 0) {
+        tma::store_4d(&tm_o, v0, t0 + 16 * warp, h, b, sOw);
+        tma::commit_group();
+      }
+    } else if (fast_out && t0 + C <= T_) {
+      const size_t orow = out_thr + size_t(t0) * p.out_stride_t;
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + orow + hf * out8 + nt * 8) =
+              make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
+    } else {
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int t = t0 + 16 * warp + g8 + 8 * hf;
+        if (t >= T_) continue;
+        const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+          if (v0 + nt * 8 + 2 * q4 < dv)
+            *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + nt * 8) =
+                make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
+      }
+    }
+    if (++buf == NST) buf = 0, phase ^= 1;
+    if (++ld_buf == NST) ld_buf = 0;
+  }
+  if (!out_f32 && lane == 0) tma::wait_group<0>();
+  if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1)) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int col = v0 + scol(nt, i);
+          if (col < dv) p.S_final[state_base + size_t(srow(hh, i)) * dv + col] = acc_s[hh][4 * nt + i];
+        }
+  }
+}
+
+/// Which warpgroup core runs a core call: 0 none (the mma.sync kernel), 1 one warpgroup per block, 2 two. It applies to
+/// d_k 128 without augmentation (and 16-byte aligned output rows when bf16). Default: two warpgroups from T = 8192 on
+/// (H200, session 9, B4 H16 D128: T16384 unnormalised forward 0.54 ms against the mma.sync kernel's 0.67–0.68,
+/// forward+backward 1.70–1.75 against 2.30–2.35; at T4096 the mma.sync forward is 5–9 % faster).
+/// DYSRA_LINEAR_ATTENTION_WGMMA=0 / 1 / 2 forces it off / one / two warpgroups.
+int linear_wgmma_mode(const LinearAttentionParams& p) {
+  if (p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
+  if (p.out_dtype != DType::kFloat32 && (reinterpret_cast<uintptr_t>(p.out) % 16 != 0 || p.out_stride_b % 8 != 0 ||
+                                          p.out_stride_t % 8 != 0 || p.out_stride_h % 8 != 0))
+    return 0;
+  const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
+  if (!e || !*e) return p.seqlen >= 8192 ? 2 : 0;
+  const std::string m(e);
+  return m == "1" ? 1 : m == "2" ? 2 : 0;
+}
+
 bool rows_of_8(const LinearAttentionTensor& t) {
   return t.dtype == DType::kBFloat16 && aligned16(t.ptr) && t.stride_b % 8 == 0 && t.stride_t % 8 == 0 &&
          t.stride_h % 8 == 0;
@@ -784,12 +1074,13 @@ bool use_mma_path(const LinearAttentionParams& p) {
          out_ok;
 }
 
-/// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two),
-/// at least 4 chunks per segment.
+/// Segments of the tensor-core path: enough blocks for about two per SM (the kernel's shared memory allows two; the
+/// two-warpgroup core: one per SM, of 128 v columns), at least 4 chunks per segment.
 int n_segments(const LinearAttentionParams& p) {
-  const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch;
+  const bool wide = linear_wgmma_mode(p) >= 2;
+  const int64_t base = int64_t(wide ? (p.dv + 127) / 128 : (p.dv + 63) / 64) * p.heads * p.batch;
   const int n_chunks = (p.seqlen + kC - 1) / kC;
-  int64_t P = (2 * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
+  int64_t P = ((wide ? 1 : 2) * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
   P = std::min<int64_t>(P, n_chunks / 4);
   P = std::min<int64_t>(P, 65535 / std::max(p.batch, 1));
   return int(std::max<int64_t>(P, 1));
@@ -805,6 +1096,35 @@ int n_sub_parts(const LinearAttentionParams& p, int P) {
   S = std::min<int64_t>(S, per_segment / 2);
   S = std::min<int64_t>(S, 65535 / (std::max(p.batch, 1) * int64_t(P - 1)));
   return int(std::max<int64_t>(S, 1));
+}
+
+/// The tensor maps of the warpgroup core: q, k (boxes of 64 d × 64 tokens), v (64 columns × 64 tokens) and a bf16
+/// output (64 columns × 16 rows). False if the driver cannot encode one of them.
+bool wgmma_tensor_maps(const LinearAttentionParams& p, CUtensorMap (&m)[4]) {
+  auto enc = [&](CUtensorMap* map, const LinearAttentionTensor& t, int64_t cols) {
+    return tma::encode_bf16_4d(map, t.ptr, p.batch, p.seqlen, p.heads, cols, t.stride_b, t.stride_t, t.stride_h, 64);
+  };
+  if (!enc(&m[0], p.q, p.dk) || !enc(&m[1], p.k, p.dk) || !enc(&m[2], p.v, p.dv)) return false;
+  if (p.out_dtype == DType::kFloat32) {
+    m[3] = m[0];  // unused
+    return true;
+  }
+  return tma::encode_bf16_4d(&m[3], p.out, p.batch, p.seqlen, p.heads, p.dv, p.out_stride_b, p.out_stride_t,
+                             p.out_stride_h, 16);
+}
+
+/// Launches the warpgroup core; `launched` is false (and nothing runs) when its tensor maps cannot be made.
+template <int NWG, int NST>
+cudaError_t launch_wgmma(const LinearAttentionParams& p, dim3 grid, cudaStream_t stream, bool& launched) {
+  using Tile = LinWgTile<NWG, NST>;
+  CUtensorMap maps[4];
+  launched = wgmma_tensor_maps(p, maps);
+  if (!launched) return cudaSuccess;
+  auto kernel = linear_attention_wgmma_kernel<NWG, NST>;
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Tile::smem_bytes())));
+  grid.x = (p.dv + 64 * NWG - 1) / (64 * NWG);
+  kernel<<<grid, Tile::kThreads, Tile::smem_bytes(), stream>>>(p, maps[0], maps[1], maps[2], maps[3]);
+  return cudaGetLastError();
 }
 
 int aug_kind(const LinearAttentionParams& p) {
@@ -827,6 +1147,12 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
     DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     kernel<<<sum_grid, 128, smem, stream>>>(p);
     DYSRA_CUDA_TRY(cudaGetLastError());
+  }
+  if (const int wg = AUG == kAugNone && DK == 128 ? linear_wgmma_mode(p) : 0) {
+    bool launched = false;
+    const cudaError_t e = wg == 1 ? launch_wgmma<1, 2>(p, grid, stream, launched)
+                                  : launch_wgmma<2, 3>(p, grid, stream, launched);
+    if (launched || e != cudaSuccess) return e;  // otherwise the mma.sync kernel below (any number of segments)
   }
   const size_t smem = Tile::smem_bytes() + aug_bytes;
   auto kernel = linear_attention_mma_kernel<__nv_bfloat16, DK, AUG>;
