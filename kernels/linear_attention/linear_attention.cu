@@ -864,27 +864,27 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
 
   // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
   // row 16·warp + g8 + 8·(i / 2) of the half, column 8·nt + 2·q4 + i % 2
-  float acc_s[2][32];
-  auto srow = [&](int hh, int i) { return 64 * hh + 16 * warp + g8 + 8 * (i >> 1); };
-  auto scol = [&](int nt, int i) { return nt * 8 + 2 * q4 + (i & 1); };
+  float acc_s[2][32] = {};
+  // visits the state's elements inside d_v: f(row d, column col, element)
+  auto for_state = [&](auto&& f) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int col = v0 + nt * 8 + 2 * q4 + (i & 1);
+          if (col < dv) f(64 * hh + 16 * warp + g8 + 8 * (i >> 1), col, acc_s[hh][4 * nt + i]);
+        }
+  };
   int u_first, u_end;
   preceding_parts(p, seg, u_first, u_end);
   // (segment sums of the transposed state: [d_v][d_k] blocks)
   const size_t ld_d = p.workspace_transposed ? 1 : size_t(dv), ld_c = p.workspace_transposed ? DK : 1;
-#pragma unroll
-  for (int hh = 0; hh < 2; ++hh)
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int d = srow(hh, i), col = v0 + scol(nt, i);
-        float x = 0.f;
-        if (col < dv) {
-          if (p.S0) x = p.S0[state_base + size_t(d) * dv + col];
-          for (int u = u_first; u < u_end; ++u) x += p.workspace[segment_offset(p, b, h, u) + d * ld_d + col * ld_c];
-        }
-        acc_s[hh][4 * nt + i] = x;
-      }
+  for_state([&](int d, int col, float& x) {
+    if (p.S0) x = p.S0[state_base + size_t(d) * dv + col];
+    for (int u = u_first; u < u_end; ++u) x += p.workspace[segment_offset(p, b, h, u) + d * ld_d + col * ld_c];
+  });
   // S → sS as bf16: row d, columns c, c + 1 at the swizzled 16-byte chunk c / 8 of row d. stmatrix: the 8×8 matrices
   // (nt, hf) of rows 16·warp + 8·hf + 0..7 and columns 8·nt + 0..7 of half hh; lane l gives row (l & 7) + 8·((l >> 3) & 1)
   // of column chunk 2·np + (l >> 4)
@@ -1030,17 +1030,8 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     if (++ld_buf == NST) ld_buf = 0;
   }
   if (!out_f32 && lane == 0) tma::wait_group<0>();
-  if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1)) {
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh)
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int col = v0 + scol(nt, i);
-          if (col < dv) p.S_final[state_base + size_t(srow(hh, i)) * dv + col] = acc_s[hh][4 * nt + i];
-        }
-  }
+  if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1))
+    for_state([&](int d, int col, float& x) { p.S_final[state_base + size_t(d) * dv + col] = x; });
 }
 
 /// Which warpgroup core runs a core call: 0 none (the mma.sync kernel), 1 one warpgroup per block, 2 two. It applies to
