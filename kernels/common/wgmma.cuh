@@ -83,12 +83,15 @@ __device__ __forceinline__ void fence_operand(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-/// acc (64×64, fp32 fragments) (+)= A·B, A and B K-major in shared memory; scale_d = 0 overwrites acc.
-template <typename T>
-__device__ __forceinline__ void mma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d);
-/// The same with A and/or B MN-major in shared memory ("transposed": TA / TB = imm-trans-a / imm-trans-b).
+/// acc (64×64, fp32 fragments) (+)= A·B, A and B in shared memory, K-major or MN-major ("transposed": TA / TB =
+/// imm-trans-a / imm-trans-b); scale_d = 0 overwrites acc.
 template <typename T, int TA, int TB>
 __device__ __forceinline__ void mma_m64n64k16_ss_t(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d);
+/// The same with A and B both K-major.
+template <typename T>
+__device__ __forceinline__ void mma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  mma_m64n64k16_ss_t<T, 0, 0>(d, desc_a, desc_b, scale_d);
+}
 /// acc (64×64) (+)= A·B, A in registers, B MN-major in shared memory.
 template <typename T>
 __device__ __forceinline__ void mma_m64n64k16_rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
@@ -100,21 +103,6 @@ __device__ __forceinline__ void mma_m64n128k16_rs_tb(float (&d)[64], const uint3
 /// d (64×128) (+)= A·B, A and B both K-major in shared memory.
 template <typename T>
 __device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d);
-
-#define DYSRA_WGMMA_SS_M64N64K16(T, PTX)                                                                               \
-  template <>                                                                                                          \
-  __device__ __forceinline__ void mma_m64n64k16_ss<T>(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d) { \
-    asm volatile(                                                                                                      \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                                                     \
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " "                                                    \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                        \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),                \
-        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),          \
-        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),        \
-        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])         \
-      : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                                       \
-  }
 
 // the 32 fp32 accumulators of an m64n64 product: their registers in the instruction, and the asm outputs
 #define DYSRA_WGMMA_ACC32_REGS                                                                \
@@ -146,6 +134,8 @@ __device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[64], uint64_t desc_
                  : DYSRA_WGMMA_ACC32_OUT                                                                       \
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));                     \
   }
+DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 0, "0", "0")
+DYSRA_WGMMA_SS_M64N64K16_T(__half, "f16", 0, 0, "0", "0")
 DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 1, "0", "1")
 DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 1, 1, "1", "1")
 DYSRA_WGMMA_RS_M64N64K16_TB(__nv_bfloat16, "bf16")
@@ -192,13 +182,10 @@ DYSRA_WGMMA_RS_M64N64K16_TB(__nv_bfloat16, "bf16")
                  : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                    \
   }
 
-DYSRA_WGMMA_SS_M64N64K16(__nv_bfloat16, "bf16")
-DYSRA_WGMMA_SS_M64N64K16(__half, "f16")
 DYSRA_WGMMA_SS_M64N128K16(__nv_bfloat16, "bf16")
 DYSRA_WGMMA_SS_M64N128K16(__half, "f16")
 DYSRA_WGMMA_RS_M64N128K16_TB(__nv_bfloat16, "bf16")
 DYSRA_WGMMA_RS_M64N128K16_TB(__half, "f16")
-#undef DYSRA_WGMMA_SS_M64N64K16
 #undef DYSRA_WGMMA_SS_M64N128K16
 #undef DYSRA_WGMMA_RS_M64N128K16_TB
 #undef DYSRA_WGMMA_ACC64_OUT

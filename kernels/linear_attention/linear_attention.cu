@@ -399,6 +399,55 @@ __device__ __forceinline__ void for_aug_state(const float (&accX)[2][4], int lan
 }
 
 /// Element (mt, nt, i) of a warp's S fragment → (state row, column within the 64-column tile).
+/// The causal mask on a warp's 16 × 64 scores in m16n8 fragments sc[nt][i] (query rows 16·warp + g, + 8; key columns
+/// 8·nt + 2·q4, + 1): keep key ≤ query (reverse walk: key ≥ query). Element (nt, i) has col − row = base + 8·nt +
+/// (i & 1) − 8·(i ≥ 2) with base = 2·q4 − g − 16·warp, so one compare with an immediate per element (the walking
+/// direction picks the loop, not the compare).
+__device__ __forceinline__ void causal_mask_frags(float (&sc)[8][4], int g, int q4, int warp, bool reverse) {
+  const int base = 2 * q4 - g - warp * 16;
+  if (!reverse) {
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[nt][i] = 0.f;
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[nt][i] = 0.f;
+  }
+}
+
+/// Writes a warp's 16 output rows t0 + 16·warp + g, + 8 over the 64 columns from v0: o[nt][i] (m16n8 fragments) times
+/// its row's factor rs[half], as p.out_dtype (T or fp32). Rows past T and columns past d_v are not written (the dtype
+/// and the tile's d_v check are decided once per call, not per element).
+template <typename T>
+__device__ __forceinline__ void store_out_frags(const LinearAttentionParams& p, size_t obase, int t0, int warp, int g,
+                                                int q4, int v0, const float (&o)[8][4], const float (&rs)[2]) {
+  const int n_cols = min(64, p.dv - v0);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int t = t0 + warp * 16 + g + half * 8;
+    if (t >= p.seqlen) continue;
+    const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
+    if (p.out_dtype == DType::kFloat32) {
+      float* dst = static_cast<float*>(p.out) + rowoff;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+        if (n_cols == 64 || nt * 8 + 2 * q4 < n_cols)
+          *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(rs[half] * o[nt][2 * half], rs[half] * o[nt][2 * half + 1]);
+    } else {
+      T* dst = static_cast<T*>(p.out) + rowoff;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+        if (n_cols == 64 || nt * 8 + 2 * q4 < n_cols)
+          *reinterpret_cast<uint32_t*>(dst + nt * 8) = mma::pack2<T>(rs[half] * o[nt][2 * half], rs[half] * o[nt][2 * half + 1]);
+    }
+  }
+}
+
 __device__ __forceinline__ int frag_row(int srow0, int mt, int g, int i) { return srow0 + 16 * mt + g + (i >= 2 ? 8 : 0); }
 __device__ __forceinline__ int frag_col(int nt, int q4, int i) { return nt * 8 + 2 * q4 + (i & 1); }
 
@@ -623,7 +672,6 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
-  const bool out_f32 = p.out_dtype == DType::kFloat32;
   for (int it = 0; it < n_chunks; ++it) {
     const int chunk = p.reverse ? end - 1 - it : first + it, buf = it & 1, t0 = chunk * C;
     if (it + 1 < n_chunks) {
@@ -669,24 +717,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 #pragma unroll
         for (int i = 0; i < 4; ++i) sc[nt][i] += alpha_r[i >> 1] * (vec1 ? vb[frag_col(nt, q4, i)] : 1.f);
     }
-    // the causal mask: element (nt, i) has col − row = base + 8·nt + (i & 1) − 8·(i ≥ 2), so one compare with an
-    // immediate per element (the walking direction picks the loop, not the compare)
-    {
-      const int base = 2 * q4 - g - warp * 16;
-      if (!p.reverse) {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-            if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[nt][i] = 0.f;
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-            if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[nt][i] = 0.f;
-      }
-    }
+    causal_mask_frags(sc, g, q4, warp, p.reverse);
     if (AUG == kAugContract) {  // o += α_t σ
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
@@ -731,27 +762,8 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
       rs[0] = p.scale / (den[0] + p.aug.eps);
       rs[1] = p.scale / (den[1] + p.aug.eps);
     }
-    // (the dtype and the tile's d_v check are decided once per chunk, not per element)
-    const int n_cols = min(Tile::kVCols, dv - v0);
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int t = t0 + warp * 16 + g + half * 8;
-      if (t >= T_) continue;
-      const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
-      if (out_f32) {
-        float* dst = static_cast<float*>(p.out) + rowoff;
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-          if (n_cols == Tile::kVCols || nt * 8 + 2 * q4 < n_cols)
-            *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(rs[half] * o[nt][2 * half], rs[half] * o[nt][2 * half + 1]);
-      } else {
-        T* dst = static_cast<T*>(p.out) + rowoff;
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-          if (n_cols == Tile::kVCols || nt * 8 + 2 * q4 < n_cols)
-            *reinterpret_cast<uint32_t*>(dst + nt * 8) = mma::pack2<T>(rs[half] * o[nt][2 * half], rs[half] * o[nt][2 * half + 1]);
-      }
-    }
+    static_assert(Tile::kVCols == 64, "store_out_frags writes 64 columns");
+    store_out_frags<T>(p, obase, t0, warp, g, q4, v0, o, rs);
 
     __syncthreads();  // every warp is done reading S, σ, ζ (and this chunk's buffers)
     store_S_smem();
@@ -771,7 +783,7 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   }
 }
 
-// ---- warpgroup (wgmma, sm_90a) core, opt-in (DYSRA_LINEAR_ATTENTION_WGMMA=1): bf16, d_k 128, no augmentation (the
+// ---- warpgroup (wgmma, sm_90a) core (the default from T = 8192, see linear_wgmma_mode): bf16, d_k 128, no augmentation (the
 // unnormalised forward and the three core calls of its backward). One warpgroup per block of (b, h, 64-column v tile, segment),
 // the same blocks, walking order and segment sums as the mma.sync kernel. Per chunk of 64 tokens (q, k and the v tile
 // brought into 128B-swizzled shared memory by TMA, one thread issuing, an mbarrier per stage):
@@ -916,10 +928,7 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
                  ds = wgmma::make_desc_sw128(sS, 8192, 1024);
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
   const bool out_f32 = p.out_dtype == DType::kFloat32;
-  // fp32 output: every column of the tile inside d_v: a whole chunk's rows are stored without checks
-  const bool fast_out = v0 + VC <= dv;
-  const size_t out_thr = obase + size_t(16 * warp + g8) * p.out_stride_t + v0 + 2 * q4;
-  const size_t out8 = 8 * size_t(p.out_stride_t);
+  const float out_rs[2] = {p.scale, p.scale};  // fp32 output: the rows' factors for store_out_frags
   // bf16 output goes through this warp's staging rows: scaled, packed and stored by stmatrix after a chunk's products,
   // then written out by a TMA store of the 16 × 64 box (rows past T and columns past d_v are not written)
   int buf = 0, ld_buf = NST - 1;
@@ -950,26 +959,12 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     wgmma::wait<0>();
     wgmma::fence_operand(sc);
     wgmma::fence_operand(o);
-    // the causal mask (reverse walk: keys at or after the query): element 4·nt + i has query row
-    // 16·warp + g8 + 8·(i / 2) and key column 8·nt + 2·q4 + i % 2
-    {
-      const int base = 2 * q4 - g8 - warp * 16;  // column − row = base + 8·nt + i % 2 − 8·(i / 2)
-      if (!p.reverse) {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-            if (base > (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-            if (base < (i >= 2 ? 8 : 0) - nt * 8 - (i & 1)) sc[4 * nt + i] = 0.f;
-      }
-    }
+    // the causal mask (element 4·nt + i: query row 16·warp + g8 + 8·(i / 2), key column 8·nt + 2·q4 + i % 2, the
+    // m16n8 layout per 8 columns), then the scores as A fragments P
+    float (&sc4)[8][4] = reinterpret_cast<float (&)[8][4]>(sc);
+    causal_mask_frags(sc4, g8, q4, warp, p.reverse);
     uint32_t pa[4][4];
-    mma::c_to_a<T, 4>(pa, reinterpret_cast<float (&)[8][4]>(sc));
+    mma::c_to_a<T, 4>(pa, sc4);
     wgmma::fence_operand(acc_s[0]);
     wgmma::fence_operand(acc_s[1]);
     wgmma::fence();
@@ -1005,26 +1000,8 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
         tma::store_4d(&tm_o, v0, t0 + 16 * warp, h, b, sOw);
         tma::commit_group();
       }
-    } else if (fast_out && t0 + C <= T_) {
-      const size_t orow = out_thr + size_t(t0) * p.out_stride_t;
-#pragma unroll
-      for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-          *reinterpret_cast<float2*>(static_cast<float*>(p.out) + orow + hf * out8 + nt * 8) =
-              make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
     } else {
-#pragma unroll
-      for (int hf = 0; hf < 2; ++hf) {
-        const int t = t0 + 16 * warp + g8 + 8 * hf;
-        if (t >= T_) continue;
-        const size_t rowoff = obase + size_t(t) * p.out_stride_t + v0 + 2 * q4;
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-          if (v0 + nt * 8 + 2 * q4 < dv)
-            *reinterpret_cast<float2*>(static_cast<float*>(p.out) + rowoff + nt * 8) =
-                make_float2(p.scale * o[4 * nt + 2 * hf], p.scale * o[4 * nt + 2 * hf + 1]);
-      }
+      store_out_frags<T>(p, obase, t0, warp, g8, q4, v0, reinterpret_cast<const float (&)[8][4]>(o), out_rs);
     }
     if (++buf == NST) buf = 0, phase ^= 1;
     if (++ld_buf == NST) ld_buf = 0;

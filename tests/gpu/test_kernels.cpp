@@ -320,7 +320,8 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
 // The warpgroup (wgmma) core (DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2, the default from T = 8192 on: bf16, core calls with
 // d_k 128, unnormalised: the forward, and the backward's calls whose first operand has 128 columns, reverse walks and
 // reused transposed segment sums included; TMA loads and stores): odd T, a partial v tile (d_v 72, 136), a second
-// warpgroup wholly past d_v (192), T < one chunk, an initial state, strided q/k, segments; then the default choice.
+// warpgroup wholly past d_v (192), T < one chunk, an initial state, strided q/k, segments, a normalised call with d_v 72
+// (its core call writes fp32 output); then the default choice.
 TEST(LinearAttentionCuda, WgmmaCore) {
   REQUIRE_CUDA();
   for (const char* mode : {"1", "2"}) {  // one / two warpgroups per block
@@ -332,6 +333,8 @@ TEST(LinearAttentionCuda, WgmmaCore) {
     run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
     run_lin_case({torch::kBFloat16, 1, 2500, 1, 128, 136, false, false, true});
     run_lin_case({torch::kBFloat16, 1, 4100, 2, 128, 192, false, true, false});
+    // normalised with d_v 72: the core call writes fp32 output (the kernel's direct store path, not the TMA store)
+    run_lin_case({torch::kBFloat16, 1, 300, 2, 128, 72, true, true, false});
   }
   ::unsetenv("DYSRA_LINEAR_ATTENTION_WGMMA");
   run_lin_case({torch::kBFloat16, 1, 8250, 1, 128, 128, false, true, true});
