@@ -1018,8 +1018,8 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
 /// DYSRA_LINEAR_ATTENTION_WGMMA=0 / 1 / 2 forces it off / one / two warpgroups.
 int linear_wgmma_mode(const LinearAttentionParams& p) {
   if (p.dk != 128 || p.aug.contract || p.aug.value || p.aug.normalize) return 0;
-  if (p.out_dtype != DType::kFloat32 && (reinterpret_cast<uintptr_t>(p.out) % 16 != 0 || p.out_stride_b % 8 != 0 ||
-                                          p.out_stride_t % 8 != 0 || p.out_stride_h % 8 != 0))
+  if (p.out_dtype != DType::kFloat32 &&
+      (!aligned16(p.out) || p.out_stride_b % 8 != 0 || p.out_stride_t % 8 != 0 || p.out_stride_h % 8 != 0))
     return 0;
   const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA");
   if (!e || !*e) return p.seqlen >= 8192 ? 2 : 0;
