@@ -103,6 +103,10 @@ __device__ __forceinline__ void mma_m64n128k16_rs_tb(float (&d)[64], const uint3
 /// d (64×128) (+)= A·B, A and B both K-major in shared memory.
 template <typename T>
 __device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d);
+/// m64n8k16 with A and B from shared memory (TA / TB: MN-major A / B); 4 accumulators per lane (rows g and g + 8 of
+/// the warp's 16, columns 2q, 2q + 1).
+template <typename T, int TA, int TB>
+__device__ __forceinline__ void mma_m64n8k16_ss_t(float (&d)[4], uint64_t desc_a, uint64_t desc_b, int scale_d);
 
 // the 32 fp32 accumulators of an m64n64 product: their registers in the instruction, and the asm outputs
 #define DYSRA_WGMMA_ACC32_REGS                                                                \
@@ -134,6 +138,18 @@ __device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[64], uint64_t desc_
                  : DYSRA_WGMMA_ACC32_OUT                                                                       \
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));                     \
   }
+#define DYSRA_WGMMA_SS_M64N8K16_T(T, PTX, TA, TB, TAS, TBS)                                                    \
+  template <>                                                                                                  \
+  __device__ __forceinline__ void mma_m64n8k16_ss_t<T, TA, TB>(float (&d)[4], uint64_t desc_a, uint64_t desc_b, \
+                                                                int scale_d) {                                 \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %6, 0;\n"                                                    \
+                 "wgmma.mma_async.sync.aligned.m64n8k16.f32." PTX "." PTX " {%0, %1, %2, %3}, %4, %5, p, 1, 1, " \
+                 TAS ", " TBS ";\n}\n"                                                                          \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                              \
+                 : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                    \
+  }
+DYSRA_WGMMA_SS_M64N8K16_T(__nv_bfloat16, "bf16", 1, 0, "1", "0")
+#undef DYSRA_WGMMA_SS_M64N8K16_T
 DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 0, "0", "0")
 DYSRA_WGMMA_SS_M64N64K16_T(__half, "f16", 0, 0, "0", "0")
 DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 1, "0", "1")

@@ -323,6 +323,7 @@ __device__ __forceinline__ void hilo_frag(uint32_t (&f)[2], const float* x, int 
 /// null = ones):
 ///   value:    accX[mt] += Kᵀ_mt [hi(γ) lo(γ)]   (ζ of this warp's state rows = columns 0 + 1)
 ///   contract: accX[n]  += [hi(β); lo(β)] V_n   (σ of v columns 8·(2·warp + n) .. = rows 0 + 1)
+///   none:     accX[mt] += Kᵀ_mt [1 0]          (the column sums of K, LinearAttentionParams::k_sum; read like ζ)
 /// With WITH_O, also o += scores V (scores: the warp's masked fp32 scores, packed to bf16 one k-step at a time) from
 /// the same V fragments: two independent accumulator chains per fragment, and V read once per chunk.
 template <typename T, int DK, int AUG, bool WITH_O = false>
@@ -350,7 +351,7 @@ __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>
       }
     }
     uint32_t hl[2] = {0u, 0u};
-    if (AUG != kAugNone && aug_on) hilo_frag(hl, vec, j * 16, lane);
+    if (aug_on) hilo_frag(hl, vec, j * 16, lane);
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
       uint32_t ka[4];
@@ -360,7 +361,7 @@ __device__ __forceinline__ void accumulate_state(float (&accS)[LinMmaTile<T, DK>
         mma::mma_16816<T>(accS[mt][2 * np], ka, vb[np][0], vb[np][1]);
         mma::mma_16816<T>(accS[mt][2 * np + 1], ka, vb[np][2], vb[np][3]);
       }
-      if (AUG == kAugValue && aug_on) mma::mma_16816<T>(accX[mt], ka, hl[0], hl[1]);
+      if ((AUG == kAugValue || AUG == kAugNone) && aug_on) mma::mma_16816<T>(accX[mt], ka, hl[0], hl[1]);
     }
     if (AUG == kAugContract && aug_on) {
       const uint32_t a[4] = {hl[0], 0u, hl[1], 0u};
@@ -489,7 +490,7 @@ __device__ __forceinline__ void preceding_parts(const LinearAttentionParams& p, 
 }
 
 template <typename T, int DK, int AUG>
-__global__ void __launch_bounds__(128) linear_attention_segment_sum_kernel(LinearAttentionParams p) {
+__global__ void __launch_bounds__(128, 4) linear_attention_segment_sum_kernel(LinearAttentionParams p) {
   using Tile = LinMmaTile<T, DK>;
   constexpr int LDQ = Tile::kLdq, LDV = Tile::kLdv, MT = Tile::kMt;
   extern __shared__ uint4 smem_u4[];
@@ -588,6 +589,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
   // unless the output is normalised by it (every tile then needs it)
   const bool aug_here = AUG == kAugContract || (AUG == kAugValue && (blockIdx.x == 0 || p.aug.normalize));
   const bool aug_writer = AUG == kAugContract || blockIdx.x == 0;  // writes the augmentation's outputs
+  // the column sums of this segment's K tiles (p.k_sum, unaugmented calls), by the first v tile's block
+  const bool ksum_here = AUG == kAugNone && p.k_sum && blockIdx.x == 0;
+  float accK[2][4] = {};
   const size_t bh = size_t(b) * p.heads + h;
   const float* vec0 = aug_here ? aug_vec(p, AUG, 0) : nullptr;
   const float* vec1 = aug_here ? aug_vec(p, AUG, 1) : nullptr;
@@ -753,8 +757,9 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 
     // O_w += scores V, and S_w += (Kᵀ)_w V (+ the augmentation's state), from the same V fragments
     float accX[2][4] = {};  // this chunk's contribution to σ / ζ
-    accumulate_state<T, DK, AUG, true>(accS, accX, Kb, Vb,
-                                       AUG == kAugContract ? (vec1 ? vb : nullptr) : (vec0 ? va : nullptr), aug_here,
+    accumulate_state<T, DK, AUG, true>(accS, AUG == kAugNone ? accK : accX, Kb, Vb,
+                                       AUG == kAugContract ? (vec1 ? vb : nullptr) : (vec0 ? va : nullptr),
+                                       AUG == kAugNone ? ksum_here : aug_here,
                                        lane, warp, srow0, o, sc);
     const bool normalize = AUG == kAugValue && p.aug.normalize;
     float rs[2] = {p.scale, p.scale};  // per-row output factor: scale, or scale / (ô + eps) when normalised
@@ -776,6 +781,8 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
     for (int i = tid; i < Tile::kVCols && v0 + i < dv; i += 128) p.aug.sigma_final[bh * dv + v0 + i] = sSig[i];
   if (AUG == kAugValue && aug_here && aug_writer && last_segment && p.aug.zeta_final)
     for (int i = tid; i < DK; i += 128) p.aug.zeta_final[bh * DK + i] = sZeta[i];
+  if (ksum_here)
+    for_aug_state<kAugValue, MT>(accK, lane, warp, srow0, [&](int d, float x) { p.k_sum[(bh * P + seg) * DK + d] = x; });
   if (p.S_final && last_segment) {
     for_state_frag<MT>(srow0, g, q4, [&](int mt, int nt, int i, int d, int c) {
       if (v0 + c < dv) p.S_final[state_base + size_t(d) * dv + v0 + c] = accS[mt][nt][i];
@@ -807,9 +814,9 @@ struct LinWgTile {
   static constexpr int kStages = NST, kThreads = 128 * NWG, kMinBlocks = NWG == 1 ? 2 : 1;
   // per warpgroup: its state (128 × 64 bf16) and its staged output chunk (64 × 64 bf16)
   static constexpr uint32_t kQBytes = 64 * 256, kKBytes = 64 * 256, kVBytes = NWG * 64 * 128, kSBytes = 128 * 128,
-                            kOBytes = 64 * 128;
-  static constexpr size_t smem_bytes() {  // + one mbarrier per stage
-    return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * (kSBytes + kOBytes) + 8 * kStages;
+                            kOBytes = 64 * 128, kOnesBytes = 1024;
+  static constexpr size_t smem_bytes() {  // + a tile of ones (k sums) and one mbarrier per stage
+    return 1024 + kStages * (kQBytes + kKBytes + kVBytes) + NWG * (kSBytes + kOBytes) + kOnesBytes + 8 * kStages;
   }
 };
 
@@ -830,10 +837,12 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
   // the state of this warpgroup as bf16: 128 rows (d) × 64 columns, one region
   uint8_t* sS = sV + NST * Tile::kVBytes + wg * Tile::kSBytes;
-  // this warp's staged output rows (16 rows × 64 columns bf16, 128B-swizzled), then the stages' mbarriers
+  // this warp's staged output rows (16 rows × 64 columns bf16, 128B-swizzled), a tile of bf16 ones (8 rows × 64, the
+  // B operand of the k sums), then the stages' mbarriers
   uint8_t* sO = sV + NST * Tile::kVBytes + NWG * Tile::kSBytes;
   const uint32_t sOw = mma::smem_addr(sO) + (4 * wg + warp) * 2048;
-  uint64_t* full = reinterpret_cast<uint64_t*>(sO + NWG * Tile::kOBytes);
+  uint8_t* sOnes = sO + NWG * Tile::kOBytes;
+  uint64_t* full = reinterpret_cast<uint64_t*>(sOnes + Tile::kOnesBytes);
   const int P = p.n_segments, vb0 = blockIdx.x * VC * NWG, v0 = vb0 + VC * wg, h = blockIdx.y, b = blockIdx.z / P,
             seg = blockIdx.z % P;
   const int T_ = p.seqlen, dv = p.dv;
@@ -872,6 +881,13 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     for (int it = 0; it < NST - 1; ++it)
       if (it < n_chunks) load(chunk_at(it), it);
   }
+  // the column sums of this segment's K tiles (p.k_sum), written by the first warpgroup of the first v tile's block: Kᵀ
+  // times an 8-column tile of ones (every column of acc_k holds the sum of its state row d); made visible to the async
+  // proxy by the walk's first fence and barrier
+  const bool ksum_on = p.k_sum && blockIdx.x == 0 && wg == 0;
+  for (int i = tid; i < int(Tile::kOnesBytes / 16); i += Tile::kThreads)
+    reinterpret_cast<uint4*>(sOnes)[i] = make_uint4(0x3F803F80u, 0x3F803F80u, 0x3F803F80u, 0x3F803F80u);
+  float acc_k[2][4] = {};
   __syncthreads();  // the barriers are initialised
 
   // the state's accumulator fragments: half hh holds state rows 64·hh .. 64·hh + 63; element 4·nt + i of a lane is
@@ -925,7 +941,7 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   // descriptors (buffer 0); a buffer adds its byte offset / 16
   const uint64_t dq0 = wgmma::make_desc_sw128(sQ, 16, 1024), dk0 = wgmma::make_desc_sw128(sK, 16, 1024),
                  dkt0 = wgmma::make_desc_sw128(sK, 8192, 1024), dv0 = wgmma::make_desc_sw128(sV, 8192, 1024),
-                 ds = wgmma::make_desc_sw128(sS, 8192, 1024);
+                 ds = wgmma::make_desc_sw128(sS, 8192, 1024), d_ones = wgmma::make_desc_sw128(sOnes, 16, 1024);
   const size_t obase = size_t(b) * p.out_stride_b + size_t(h) * p.out_stride_h;
   const bool out_f32 = p.out_dtype == DType::kFloat32;
   const float out_rs[2] = {p.scale, p.scale};  // fp32 output: the rows' factors for store_out_frags
@@ -967,6 +983,8 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     mma::c_to_a<T, 4>(pa, sc4);
     wgmma::fence_operand(acc_s[0]);
     wgmma::fence_operand(acc_s[1]);
+    wgmma::fence_operand(acc_k[0]);
+    wgmma::fence_operand(acc_k[1]);
     wgmma::fence();
     // S += Kᵀ V first (its own group, so that the state goes back to shared memory while P V runs), then o += P V
 #pragma unroll
@@ -974,6 +992,12 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
 #pragma unroll
       for (int s = 0; s < 4; ++s)  // state rows 64·hh ..: region hh of the K tile; keys 16s .. 16s + 15
         wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc_s[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
+    // (issued by every warpgroup, used by one: a wgmma under a branch makes ptxas serialise all of them, C7520)
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int s = 0; s < 4; ++s)  // the ones tile as K-major B: keys 16s .. at 32 bytes per step
+        wgmma::mma_m64n8k16_ss_t<T, 1, 0>(acc_k[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), d_ones + ((s * 32) >> 4), 1);
     wgmma::commit();
 #pragma unroll
     for (int s = 0; s < 4; ++s) wgmma::mma_m64n64k16_rs_tb<T>(o, pa[s], dvb + ((s * 2048) >> 4), 1);  // keys 16s ..
@@ -981,6 +1005,8 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     wgmma::wait<1>();
     wgmma::fence_operand(acc_s[0]);
     wgmma::fence_operand(acc_s[1]);
+    wgmma::fence_operand(acc_k[0]);
+    wgmma::fence_operand(acc_k[1]);
     // (S += Kᵀ V has completed for the whole warpgroup, and with it chunk it's Q S: sS is free)
     store_state();
     wgmma::wait<0>();
@@ -1009,6 +1035,14 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   if (!out_f32 && lane == 0) tma::wait_group<0>();
   if (p.S_final && (p.reverse ? seg == 0 : seg == P - 1))
     for_state([&](int d, int col, float& x) { p.S_final[state_base + size_t(d) * dv + col] = x; });
+  if (ksum_on && q4 == 0) {  // rows g8, g8 + 8 of the warp's 16 in each half
+    float* dst = p.k_sum + ((size_t(b) * p.heads + h) * P + seg) * DK + 16 * warp + g8;
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      dst[64 * hh] = acc_k[hh][0];
+      dst[64 * hh + 8] = acc_k[hh][2];
+    }
+  }
 }
 
 /// Which warpgroup core runs a core call: 0 none (the mma.sync kernel), 1 one warpgroup per block, 2 two. It applies to
@@ -1057,13 +1091,14 @@ int n_segments(const LinearAttentionParams& p) {
   return int(std::max<int64_t>(P, 1));
 }
 
-/// Parts per segment of the segment sums: the sum kernel (half the registers of the main one) holds four blocks per
-/// SM; enough parts to fill them, at least 2 chunks per part.
+/// Parts per segment of the segment sums: the sum kernel (at most 128 registers) holds four blocks per SM; as many
+/// parts as fill them in one wave (a second, partial wave of blocks costs as much as the first), at least 2 chunks per
+/// part.
 int n_sub_parts(const LinearAttentionParams& p, int P) {
   if (P <= 1) return 1;
   const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch * (P - 1);
   const int n_chunks = (p.seqlen + kC - 1) / kC, per_segment = (n_chunks + P - 1) / P;
-  int64_t S = (4 * int64_t(current_device_sm_count()) + base - 1) / std::max<int64_t>(base, 1);
+  int64_t S = (4 * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
   S = std::min<int64_t>(S, per_segment / 2);
   S = std::min<int64_t>(S, 65535 / (std::max(p.batch, 1) * int64_t(P - 1)));
   return int(std::max<int64_t>(S, 1));
@@ -1147,6 +1182,7 @@ cudaError_t linear_attention_core(const LinearAttentionParams& p, cudaStream_t s
   if (p.dk < 1 || p.dk > kLinearAttentionMaxDk || p.dv < 1) return cudaErrorInvalidValue;
   if (p.batch == 0 || p.heads == 0) return cudaSuccess;
   if ((p.aug.contract && p.aug.value) || (p.aug.normalize && !p.aug.value)) return cudaErrorInvalidValue;
+  if (p.k_sum && (p.aug.contract || p.aug.value || !use_mma_path(p))) return cudaErrorInvalidValue;
   if (use_mma_path(p)) return p.dk == 64 ? launch_mma<64>(p, stream) : launch_mma<128>(p, stream);
   if (p.aug.contract || p.aug.value) return cudaErrorInvalidValue;  // augmentations: tensor-core path only
   const size_t smem = sizeof(float) * (2 * size_t(p.dk) * kLDT + kC * kLDT + kC * kVT + size_t(p.dk) * kVT);

@@ -69,6 +69,10 @@ struct LinearAttentionParams {
   /// forward's, core_rev(k, q, dO) those of core_rev(v, dO, q).
   bool workspace_ready = false, workspace_transposed = false;
   LinearAttentionAug aug;  ///< requires the tensor-core path (linear_attention_tensor_core_path)
+  /// Optional [B, H, n_segments, dk] fp32 (n_segments from linear_attention_segments): Σ k_t over each segment's
+  /// tokens, from the same K tiles as the state (the normaliser's increment that the unnormalised op carries on).
+  /// Tensor-core path without augmentation only: linear_attention_core rejects it elsewhere.
+  float* k_sum = nullptr;
 };
 
 /// The gradients through the normalisation o = num / (den + eps), per row (b, t, h) of d_v elements:

@@ -70,6 +70,7 @@ struct Aug {
 };
 struct CoreOut {
   Tensor out, S_final, zeta_final, aug_out;
+  Tensor k_sum;  ///< Σ_t k_t [B, H, dk] fp32 (want_k_sum)
   Tensor workspace;  ///< the segment sums of the tensor-core path (undefined when it needs none)
   int n_segments = 1, n_sub = 1;
 };
@@ -81,10 +82,11 @@ struct SumsOf {
 
 const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
-/// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state, with an optional augmentation.
-/// q/k/v: [B, T, H, ·], last dim contiguous.
+/// o = scale·core(q, k, v; S0) in `out_dtype`, optionally the final state and Σ_t k_t (on the tensor-core path from the
+/// kernel's K tiles, elsewhere a torch sum), with an optional augmentation. q/k/v: [B, T, H, ·], last dim contiguous.
 CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
-                     torch::ScalarType out_dtype, bool want_state, const Aug& aug, SumsOf reuse = {}) {
+                     torch::ScalarType out_dtype, bool want_state, const Aug& aug, SumsOf reuse = {},
+                     bool want_k_sum = false) {
   const int64_t b = q.size(0), t = q.size(1), h = q.size(2), dk = q.size(3), dv = v.size(3);
   auto f32 = q.options().dtype(torch::kFloat32);
   CoreOut r;
@@ -117,6 +119,13 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
       p.aug.out = r.aug_out.data_ptr<float>();
     }
   }
+  Tensor k_sums;  // [B, H, P, dk]: per segment
+  if (want_k_sum && !aug.contract && !aug.value && kd::linear_attention_tensor_core_path(p)) {
+    int n_seg = 1, n_sub = 1;
+    kd::linear_attention_segments(p, n_seg, n_sub);
+    k_sums = torch::empty({b, h, n_seg, dk}, f32);
+    p.k_sum = k_sums.data_ptr<float>();
+  }
   // per-segment state sums of the tensor-core path (freed in stream order after the launch unless kept by the caller)
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
     kd::linear_attention_segments(p, r.n_segments, r.n_sub);
@@ -136,12 +145,18 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
     p.workspace = r.workspace.data_ptr<float>();
   }
   cuda_detail::check_launch(kd::linear_attention_core(p, cuda_detail::stream_of(q)), kOp, "core");
+  if (want_k_sum && k_sums.defined()) {  // over the segments (one or two: a view or one add)
+    const int64_t n_seg = k_sums.size(2);
+    r.k_sum = n_seg == 1 ? k_sums.squeeze(2) : n_seg == 2 ? k_sums.select(2, 0) + k_sums.select(2, 1) : k_sums.sum(2);
+  } else if (want_k_sum) {
+    r.k_sum = k.sum(1, false, torch::kFloat32);
+  }
   return r;
 }
 
 CoreOut run_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S0, bool reverse, double scale,
-                 torch::ScalarType out_dtype, bool want_state, SumsOf reuse = {}) {
-  return run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{}, reuse);
+                 torch::ScalarType out_dtype, bool want_state, SumsOf reuse = {}, bool want_k_sum = false) {
+  return run_core_aug(q, k, v, S0, reverse, scale, out_dtype, want_state, Aug{}, reuse, want_k_sum);
 }
 
 /// The forward's segment sums kept for the backward's first core call (its state is their transpose); they stay
@@ -185,16 +200,17 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
   // q, k: [B, T, H, dk]; v: [B, T, H, dv]; S0: [B, H, dk, dv] fp32 contiguous, or 0 elements for none
   // (Function::apply rejects undefined inputs).
   static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
-                               const Tensor& S0, double scale, bool out_fp32) {
+                               const Tensor& S0, double scale, bool out_fp32, bool want_k_sum) {
     c10::cuda::CUDAGuard guard(q.device());
-    auto r = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true);
+    ctx->set_materialize_grads(false);  // unused outputs (often the state, Σ k) get no gradient passes
+    auto r = run_core(q, k, v, S0, false, scale, out_fp32 ? torch::kFloat32 : q.scalar_type(), true, {}, want_k_sum);
     ctx->save_for_backward({q, k, v});
     save_sums(ctx, r);
     ctx->saved_data["scale"] = scale;
     const bool has_S0 = S0.numel() > 0;
     ctx->saved_data["has_S0"] = has_S0;
     if (has_S0) ctx->saved_data["S0"] = S0;
-    return {r.out, r.S_final};
+    return {r.out, r.S_final, want_k_sum ? r.k_sum : torch::empty({0}, r.S_final.options())};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -230,6 +246,9 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
     // dk_s = Σ_{t>=s} (v_s·gO_t) q_t + gS v_s
     CoreOut rk;
     if (ctx->needs_input_grad(1)) dk = (rk = run_core(v, gO, q, T_(gS), true, s_out, k.scalar_type(), false)).out;
+    // (+ the gradient of Σ_t k_t, the third output, on every token)
+    if (dk.defined() && grads.size() > 2 && grads[2].defined() && grads[2].numel() > 0)
+      dk = (dk + grads[2].unsqueeze(1)).to(k.scalar_type());
     // dv_s = Σ_{t>=s} (k_s·q_t) gO_t + gSᵀ k_s ; its final state is dS0 = gS + Σ_t q_t gO_tᵀ
     const bool want_dS0 = has_S0 && ctx->needs_input_grad(3);
     if (ctx->needs_input_grad(2) || want_dS0) {
@@ -238,7 +257,7 @@ class LinearAttentionCoreFn : public torch::autograd::Function<LinearAttentionCo
       dS0 = r.S_final;
       if (want_dS0 && s_out != 1.0) dS0 = dS0 * s_out;
     }
-    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), Tensor(), Tensor()};
+    return {dq, dk, ctx->needs_input_grad(2) ? dv_ : Tensor(), want_dS0 ? dS0 : Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -372,21 +391,22 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
   }
   const auto qc = cuda_detail::last_dim_contiguous(q), kc = cuda_detail::last_dim_contiguous(k);
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
-  Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32) : torch::zeros({b, h, dk}, f32);
 
   const auto vc = cuda_detail::last_dim_contiguous(v);
   Tensor S0 = initial.S.defined() ? initial.S.to(torch::kFloat32).contiguous() : torch::empty({0}, f32);
   if (!options.normalize) {
-    auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, options.scale, false);
-    // z is not used without normalisation; it is still carried (z0 + Σ k) so a state can be handed on.
-    return {outs[0], {outs[1], z0 + k.sum(1, false, torch::kFloat32)}};
+    auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, options.scale, false, true);
+    // z is not used without normalisation; it is still carried (z0 + Σ k, from the kernel's K tiles on the
+    // tensor-core path) so a state can be handed on.
+    return {outs[0], {outs[1], initial.z.defined() ? initial.z.to(torch::kFloat32) + outs[2] : outs[2]}};
   }
+  Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32) : torch::zeros({b, h, dk}, f32);
   // (its backward contracts over d_v too: d_v must also be 64 or 128)
   if ((dv == 64 || dv == 128) && kd::linear_attention_tensor_core_path(params_of(qc, kc, vc, false, 1.0))) {
     auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous(), options.eps);
     return {r[0], {r[1], r[2]}};
   }
-  auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true);
+  auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true, false);
   // Other paths: the normaliser q_t·(z0 + Σ_{s<=t} k_s) by a chunked cumulative sum in fp32.
   auto z = chunked_cumsum_t(k.to(torch::kFloat32)) + z0.unsqueeze(1);  // [B, T, H, dk]: z_t
   auto den = (q.to(torch::kFloat32) * z).sum(-1, true) + options.eps;
