@@ -203,8 +203,9 @@ __global__ void __launch_bounds__(kThreads) linear_attention_core_kernel(LinearA
 // Segments: with only B·H·(d_v/64) blocks the card is under-filled (128 blocks of 4 warps at B4 H16 d_v 128) and
 // every block walks T/64 chunks one after another. The sequence is therefore cut into P segments
 // (P·B·H·d_v/64 ≈ 2 blocks per SM): a first kernel sums the Kᵀ V of the segments that precede another (fp32, the
-// workspace; each segment in n_sub parts, so that this lighter kernel holds 4 blocks per SM), and each block of the
-// main kernel starts from S0 plus the sums of the parts before its segment (after, in reverse mode).
+// workspace; each segment in n_sub parts, so that this lighter kernel fills the card in one wave; unaugmented calls
+// with d_k 128 take the warpgroup sum kernel further below), and each block of the main kernel starts from S0 plus
+// the sums of the parts before its segment (after, in reverse mode).
 // Augmentations (the normalised op and its gradients, linear_attention.h): their per-token vectors enter as bf16
 // hi + lo fragments of one extra mma tile (hilo_frag), so the extra state (σ or ζ) and output column stay
 // fp32-accurate; with aug.normalize the value augmentation's column divides the output before it is stored.
@@ -1045,6 +1046,108 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   }
 }
 
+// ---- warpgroup segment sums (sm_90a): bf16, d_k 128, no augmentation (see wgmma_sums). The sums of the mma.sync sum
+// kernel above — one fp32 Kᵀ V per part of a segment, the same parts and workspace — from a pure stream: per chunk the K
+// tile and two 64-column V tiles come by TMA (NST stages, one thread issuing, an mbarrier per stage) and each warpgroup
+// adds Kᵀ V of its 64 columns (Kᵀ read MN-major from the K tile, one m64 product per half of the state rows). One block
+// per (b, h, 128 v columns, part): K is read once for both column halves (the mma.sync kernel's two 64-column blocks
+// read it twice), two blocks per SM.
+struct LinSumTile {
+  static constexpr int kStages = 3, kThreads = 256, kMinBlocks = 2;
+  static constexpr uint32_t kKBytes = 64 * 256, kVBytes = 2 * 64 * 128;
+  static constexpr size_t smem_bytes() { return 1024 + kStages * (kKBytes + kVBytes) + 8 * kStages; }
+};
+
+__global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
+    linear_attention_wgmma_sum_kernel(LinearAttentionParams p, const __grid_constant__ CUtensorMap tm_k,
+                                      const __grid_constant__ CUtensorMap tm_v) {
+  using T = __nv_bfloat16;
+  using Tile = LinSumTile;
+  constexpr int C = kC, NST = Tile::kStages;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (mma::smem_addr(smem_raw) & 1023)) & 1023);
+  uint8_t* sK = smem;                       // [NST] 64 rows × 128 d: regions d 0..63, 64..127
+  uint8_t* sV = sK + NST * Tile::kKBytes;   // [NST] 64 rows × 64 columns per warpgroup: two regions
+  uint64_t* full = reinterpret_cast<uint64_t*>(sV + NST * Tile::kVBytes);
+  const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
+  // blockIdx.z = (b, needed segment, part), as in the mma.sync sum kernel
+  const int n_need = p.n_segments - 1, sub = blockIdx.z % p.n_sub, sn = (blockIdx.z / p.n_sub) % n_need;
+  const int vb0 = blockIdx.x * 128, v0 = vb0 + 64 * wg, h = blockIdx.y, b = blockIdx.z / (p.n_sub * n_need),
+            seg = p.reverse ? sn + 1 : sn, u = seg * p.n_sub + sub;
+  int first, end;
+  segment_chunks((p.seqlen + C - 1) / C, p.n_segments, seg, first, end);
+  {
+    const int per = (end - first + p.n_sub - 1) / p.n_sub;
+    first = min(end, first + sub * per);
+    end = min(end, first + per);
+  }
+  const int n_chunks = end - first;
+  const uint32_t sKa = mma::smem_addr(sK), sVa = mma::smem_addr(sV), full_a = mma::smem_addr(full);
+  auto load = [&](int chunk, int buf) {  // rows past T and columns past d_v arrive as zeros
+    const int t0 = chunk * C;
+    const uint32_t bar = full_a + 8 * buf;
+    tma::arrive_expect_tx(bar, Tile::kKBytes + Tile::kVBytes);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tma::load_4d(sKa + buf * Tile::kKBytes + r * C * 128, &tm_k, 64 * r, t0, h, b, bar);
+      tma::load_4d(sVa + buf * Tile::kVBytes + r * C * 128, &tm_v, vb0 + 64 * r, t0, h, b, bar);
+    }
+  };
+  if (tid == 0) {
+#pragma unroll
+    for (int s = 0; s < NST; ++s) wgmma::mbar::init(&full[s], 1);
+    tma::fence_barrier_init();
+    tma::prefetch_map(&tm_k);
+    tma::prefetch_map(&tm_v);
+#pragma unroll
+    for (int it = 0; it < NST - 1; ++it)
+      if (it < n_chunks) load(first + it, it);
+  }
+  __syncthreads();  // the barriers are initialised
+
+  // acc[hh]: state rows 64·hh .. of this warpgroup's 64 columns (the m64n64 accumulator layout, see the core above)
+  float acc[2][32] = {};
+  const uint64_t dkt0 = wgmma::make_desc_sw128(sK, 8192, 1024), dv0 = wgmma::make_desc_sw128(sV, 8192, 1024);
+  int buf = 0, ld_buf = NST - 1;
+  uint32_t phase = 0;
+  for (int it = 0; it < n_chunks; ++it) {
+    wgmma::mbar::wait(&full[buf], phase);  // chunk it's tiles have landed
+    __syncthreads();                        // every warpgroup is done with chunk it − 1's stage
+    if (tid == 0 && it + NST - 1 < n_chunks) load(first + it + NST - 1, ld_buf);
+    const uint64_t dkt = dkt0 + ((buf * Tile::kKBytes) >> 4), dvb = dv0 + ((buf * Tile::kVBytes + wg * C * 128) >> 4);
+    wgmma::fence_operand(acc[0]);
+    wgmma::fence_operand(acc[1]);
+    wgmma::fence();
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+      for (int s = 0; s < 4; ++s)  // region hh of the K tile; keys 16s .. 16s + 15
+        wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(acc[0]);
+    wgmma::fence_operand(acc[1]);
+    if (++buf == NST) buf = 0, phase ^= 1;
+    if (++ld_buf == NST) ld_buf = 0;
+  }
+  // element 4·nt + i of half hh: row 64·hh + 16·warp + g8 + 8·(i / 2), column 8·nt + 2·q4 + i % 2 (pairs as float2;
+  // d_v % 8 == 0, so a pair is wholly inside or outside d_v)
+  float* dst = p.workspace + segment_offset(p, b, h, u);
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int col = v0 + nt * 8 + 2 * q4;
+      if (col >= p.dv) continue;
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int d = 64 * hh + 16 * warp + g8 + 8 * hf;
+        *reinterpret_cast<float2*>(dst + size_t(d) * p.dv + col) =
+            make_float2(acc[hh][4 * nt + 2 * hf], acc[hh][4 * nt + 2 * hf + 1]);
+      }
+    }
+}
+
 /// Which warpgroup core runs a core call: 0 none (the mma.sync kernel), 1 one warpgroup per block, 2 two. It applies to
 /// d_k 128 without augmentation (and 16-byte aligned output rows when bf16). Default: two warpgroups from T = 8192 on
 /// (H200, session 9, B4 H16 D128: T16384 unnormalised forward 0.54 ms against the mma.sync kernel's 0.67–0.68,
@@ -1091,26 +1194,37 @@ int n_segments(const LinearAttentionParams& p) {
   return int(std::max<int64_t>(P, 1));
 }
 
-/// Parts per segment of the segment sums: the sum kernel (at most 128 registers) holds four blocks per SM; as many
-/// parts as fill them in one wave (a second, partial wave of blocks costs as much as the first), at least 2 chunks per
-/// part.
+/// Whether the segment sums of a call come from the warpgroup sum kernel (unaugmented calls with d_k 128 on the
+/// tensor-core path; DYSRA_LINEAR_ATTENTION_WGMMA_SUMS=0 keeps the mma.sync sum kernel, for A/B timing).
+bool wgmma_sums(const LinearAttentionParams& p) {
+  if (p.dk != 128 || p.aug.contract || p.aug.value) return false;
+  const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA_SUMS");
+  return !(e && std::string(e) == "0");
+}
+
+/// Parts per segment of the segment sums: as many as fill one wave of the sum kernel's blocks (a second, partial wave
+/// costs as much as the first), at least 2 chunks per part. The mma.sync sum kernel (at most 128 registers) holds four
+/// blocks of 64 v columns per SM, the warpgroup one two blocks of 128.
 int n_sub_parts(const LinearAttentionParams& p, int P) {
   if (P <= 1) return 1;
-  const int64_t base = int64_t((p.dv + 63) / 64) * p.heads * p.batch * (P - 1);
+  const bool wide = wgmma_sums(p);
+  const int64_t base = int64_t(wide ? (p.dv + 127) / 128 : (p.dv + 63) / 64) * p.heads * p.batch * (P - 1);
   const int n_chunks = (p.seqlen + kC - 1) / kC, per_segment = (n_chunks + P - 1) / P;
-  int64_t S = (4 * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
+  int64_t S = ((wide ? 2 : 4) * int64_t(current_device_sm_count())) / std::max<int64_t>(base, 1);
   S = std::min<int64_t>(S, per_segment / 2);
   S = std::min<int64_t>(S, 65535 / (std::max(p.batch, 1) * int64_t(P - 1)));
   return int(std::max<int64_t>(S, 1));
 }
 
+/// The tensor map of an operand [B, T, H, cols] in boxes of 64 columns × 64 tokens (false if the driver cannot make it).
+bool operand_map(CUtensorMap* map, const LinearAttentionParams& p, const LinearAttentionTensor& t, int64_t cols) {
+  return tma::encode_bf16_4d(map, t.ptr, p.batch, p.seqlen, p.heads, cols, t.stride_b, t.stride_t, t.stride_h, 64);
+}
 /// The tensor maps of the warpgroup core: q, k (boxes of 64 d × 64 tokens), v (64 columns × 64 tokens) and a bf16
 /// output (64 columns × 16 rows). False if the driver cannot encode one of them.
 bool wgmma_tensor_maps(const LinearAttentionParams& p, CUtensorMap (&m)[4]) {
-  auto enc = [&](CUtensorMap* map, const LinearAttentionTensor& t, int64_t cols) {
-    return tma::encode_bf16_4d(map, t.ptr, p.batch, p.seqlen, p.heads, cols, t.stride_b, t.stride_t, t.stride_h, 64);
-  };
-  if (!enc(&m[0], p.q, p.dk) || !enc(&m[1], p.k, p.dk) || !enc(&m[2], p.v, p.dv)) return false;
+  if (!operand_map(&m[0], p, p.q, p.dk) || !operand_map(&m[1], p, p.k, p.dk) || !operand_map(&m[2], p, p.v, p.dv))
+    return false;
   if (p.out_dtype == DType::kFloat32) {
     m[3] = m[0];  // unused
     return true;
@@ -1145,7 +1259,19 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
   if (p.n_segments > 1 && p.workspace == nullptr) return cudaErrorInvalidValue;
   const size_t aug_bytes = AUG == kAugNone ? 0 : sizeof(float) * Tile::kAugFloats;
   const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
-  if (p.n_segments > 1 && !p.workspace_ready) {
+  bool summed = false;
+  if (AUG == kAugNone && DK == 128 && p.n_segments > 1 && !p.workspace_ready && wgmma_sums(p)) {
+    CUtensorMap mk, mv;  // (the mma.sync sum kernel below if a map cannot be made)
+    if (operand_map(&mk, p, p.k, p.dk) && operand_map(&mv, p, p.v, p.dv)) {
+      const dim3 sum_grid((p.dv + 127) / 128, p.heads, p.batch * (p.n_segments - 1) * p.n_sub);
+      DYSRA_CUDA_TRY(cudaFuncSetAttribute(linear_attention_wgmma_sum_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          int(LinSumTile::smem_bytes())));
+      linear_attention_wgmma_sum_kernel<<<sum_grid, LinSumTile::kThreads, LinSumTile::smem_bytes(), stream>>>(p, mk, mv);
+      DYSRA_CUDA_TRY(cudaGetLastError());
+      summed = true;
+    }
+  }
+  if (p.n_segments > 1 && !p.workspace_ready && !summed) {  // the mma.sync sum kernel (any case; any n_sub)
     const dim3 sum_grid(grid.x, grid.y, p.batch * (p.n_segments - 1) * p.n_sub);
     const size_t smem = sizeof(__nv_bfloat16) * 2 * size_t(kC) * (Tile::kLdq + Tile::kLdv) +
                         (AUG == kAugNone ? 0 : sizeof(float) * 2 * kC);

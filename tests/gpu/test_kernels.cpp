@@ -306,6 +306,11 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
   // normalised with d_k, d_v in {64, 128}: the normaliser from the kernel's rank-1 augmentations (forward and all
   // gradients, dz0 included), with segments
   run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 128, true, true, false});
+  // unaugmented calls with d_k 128 take their segment sums from the warpgroup sum kernel; the mma.sync one again
+  ::setenv("DYSRA_LINEAR_ATTENTION_WGMMA_SUMS", "0", 1);
+  run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
+  run_lin_case({torch::kBFloat16, 2, 777, 1, 128, 136, false, true, true});
+  ::unsetenv("DYSRA_LINEAR_ATTENTION_WGMMA_SUMS");
 }
 // The warpgroup (wgmma) core (DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2, the default from T = 8192 on: bf16, core calls with
 // d_k 128, unnormalised: the forward, and the backward's calls whose first operand has 128 columns, reverse walks and
