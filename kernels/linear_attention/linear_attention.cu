@@ -809,6 +809,19 @@ __global__ void __launch_bounds__(128) linear_attention_mma_kernel(LinearAttenti
 // Output (bf16): each warp packs its 16 rows into staging rows by stmatrix and a TMA store writes them out (the direct
 // 4-byte stores stalled the walk on the store queue). With the TMA loads, the walk's address arithmetic is gone: its
 // instructions per chunk were the limit (H200 profile, session 9: ~700 per warp per chunk, ~6 cycles each).
+/// The start of a TMA ring of NST stages (thread 0): one mbarrier per stage, the tensor maps prefetched, and the first
+/// NST − 1 of n_chunks chunks' loads issued (load(it, stage it)).
+template <int NST, typename Load, typename... Maps>
+__device__ __forceinline__ void start_tma_ring(uint64_t* full, int n_chunks, Load&& load, const Maps*... maps) {
+#pragma unroll
+  for (int s = 0; s < NST; ++s) wgmma::mbar::init(&full[s], 1);
+  tma::fence_barrier_init();
+  (tma::prefetch_map(maps), ...);
+#pragma unroll
+  for (int it = 0; it < NST - 1; ++it)
+    if (it < n_chunks) load(it, it);
+}
+
 template <int NWG, int NST>
 struct LinWgTile {
   static_assert((NWG == 1 && NST == 2) || (NWG == 2 && NST == 3), "the configurations that fit");
@@ -871,17 +884,7 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   const int n_chunks = end - first;
   auto chunk_at = [&](int it) { return p.reverse ? end - 1 - it : first + it; };
   // stages 0 .. NST - 2 in flight before the walk
-  if (tid == 0) {
-#pragma unroll
-    for (int s = 0; s < NST; ++s) wgmma::mbar::init(&full[s], 1);
-    tma::fence_barrier_init();
-    tma::prefetch_map(&tm_q);
-    tma::prefetch_map(&tm_k);
-    tma::prefetch_map(&tm_v);
-#pragma unroll
-    for (int it = 0; it < NST - 1; ++it)
-      if (it < n_chunks) load(chunk_at(it), it);
-  }
+  if (tid == 0) start_tma_ring<NST>(full, n_chunks, [&](int it, int s) { load(chunk_at(it), s); }, &tm_q, &tm_k, &tm_v);
   // the column sums of this segment's K tiles (p.k_sum), written by the first warpgroup of the first v tile's block: Kᵀ
   // times an 8-column tile of ones (every column of acc_k holds the sum of its state row d); made visible to the async
   // proxy by the walk's first fence and barrier
@@ -1093,16 +1096,7 @@ __global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
       tma::load_4d(sVa + buf * Tile::kVBytes + r * C * 128, &tm_v, vb0 + 64 * r, t0, h, b, bar);
     }
   };
-  if (tid == 0) {
-#pragma unroll
-    for (int s = 0; s < NST; ++s) wgmma::mbar::init(&full[s], 1);
-    tma::fence_barrier_init();
-    tma::prefetch_map(&tm_k);
-    tma::prefetch_map(&tm_v);
-#pragma unroll
-    for (int it = 0; it < NST - 1; ++it)
-      if (it < n_chunks) load(first + it, it);
-  }
+  if (tid == 0) start_tma_ring<NST>(full, n_chunks, [&](int it, int s) { load(first + it, s); }, &tm_k, &tm_v);
   __syncthreads();  // the barriers are initialised
 
   // acc[hh]: state rows 64·hh .. of this warpgroup's 64 columns (the m64n64 accumulator layout, see the core above)
