@@ -822,6 +822,17 @@ __device__ __forceinline__ void start_tma_ring(uint64_t* full, int n_chunks, Loa
     if (it < n_chunks) load(it, it);
 }
 
+/// S += Kᵀ V of one chunk for a warpgroup's 64 v columns: acc[hh] holds state rows 64·hh .. 64·hh + 63; dkt reads the
+/// K tile MN-major (region hh: d 64·hh ..), dvb the warpgroup's V tile; one m64n64k16 product per 16 keys.
+__device__ __forceinline__ void kt_v_products(float (&acc)[2][32], uint64_t dkt, uint64_t dvb) {
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+      wgmma::mma_m64n64k16_ss_t<__nv_bfloat16, 1, 1>(acc[hh], dkt + ((hh * kC * 128 + s * 2048) >> 4),
+                                                     dvb + ((s * 2048) >> 4), 1);
+}
+
 template <int NWG, int NST>
 struct LinWgTile {
   static_assert((NWG == 1 && NST == 2) || (NWG == 2 && NST == 3), "the configurations that fit");
@@ -991,11 +1002,7 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
     wgmma::fence_operand(acc_k[1]);
     wgmma::fence();
     // S += Kᵀ V first (its own group, so that the state goes back to shared memory while P V runs), then o += P V
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh)
-#pragma unroll
-      for (int s = 0; s < 4; ++s)  // state rows 64·hh ..: region hh of the K tile; keys 16s .. 16s + 15
-        wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc_s[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
+    kt_v_products(acc_s, dkt, dvb);
     // (issued by every warpgroup, used by one: a wgmma under a branch makes ptxas serialise all of them, C7520)
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
@@ -1112,11 +1119,7 @@ __global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
     wgmma::fence_operand(acc[0]);
     wgmma::fence_operand(acc[1]);
     wgmma::fence();
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh)
-#pragma unroll
-      for (int s = 0; s < 4; ++s)  // region hh of the K tile; keys 16s .. 16s + 15
-        wgmma::mma_m64n64k16_ss_t<T, 1, 1>(acc[hh], dkt + ((hh * C * 128 + s * 2048) >> 4), dvb + ((s * 2048) >> 4), 1);
+    kt_v_products(acc, dkt, dvb);
     wgmma::commit();
     wgmma::wait<0>();
     wgmma::fence_operand(acc[0]);
