@@ -215,6 +215,7 @@ struct LinCase {
   torch::ScalarType dtype;
   int64_t b, t, h, dk, dv;
   bool normalize, init, noncontig;
+  bool only_out = false;  // only the output gets a gradient (the final state and z none: their gradient passes skipped)
 };
 
 void run_lin_case(const LinCase& c) {
@@ -249,6 +250,10 @@ void run_lin_case(const LinCase& c) {
   // z = z0 + Σ k is carried in both modes (unnormalised: from the kernel's K tiles on the tensor-core path)
   std::vector<Tensor> outs{res.out, res.state.S, res.state.z},
       gs{g_out.to(torch::kCUDA, c.dtype), g_S.to(torch::kCUDA).to(torch::kFloat32), g_z.to(torch::kCUDA).to(torch::kFloat32)};
+  if (c.only_out) {
+    outs.resize(1);
+    gs.resize(1);
+  }
   torch::autograd::backward(outs, gs);
 
   auto rq = ref_leaf(q), rk = ref_leaf(k), rv = ref_leaf(v);
@@ -259,6 +264,10 @@ void run_lin_case(const LinCase& c) {
   }
   auto ref = ops::linear_attention_reference(rq, rk, rv, rinit, opt);
   std::vector<Tensor> routs{ref.out, ref.state.S, ref.state.z}, rgs{g_out, g_S, g_z};
+  if (c.only_out) {
+    routs.resize(1);
+    rgs.resize(1);
+  }
   torch::autograd::backward(routs, rgs);
 
   const Tol t = tol_of(c.dtype);
@@ -290,6 +299,9 @@ TEST(LinearAttentionCuda, Unnormalized) {
   run_lin_case({torch::kFloat32, 1, 64, 2, 32, 40, false, false, false});
   run_lin_case({torch::kFloat32, 2, 131, 3, 20, 33, false, true, true});
   run_lin_case({torch::kBFloat16, 1, 200, 2, 64, 64, false, true, false});
+  // only the output's gradient (as in training): the backward without the state's and z's gradient terms
+  run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, false, false, true, true});
+  run_lin_case({torch::kFloat32, 1, 131, 2, 32, 40, false, false, false, true});
 }
 // bf16 with d_k in {64, 128}, d_v % 8 == 0 and aligned rows: the tensor-core (mma.sync) path of the kernel, in the
 // forward and in all three backward core calls. Odd T (partial last chunk), T < one chunk, a partial 64-column v
