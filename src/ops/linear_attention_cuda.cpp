@@ -119,16 +119,17 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
       p.aug.out = r.aug_out.data_ptr<float>();
     }
   }
+  int n_seg = 1, n_sub = 1;  // the launcher's segmentation (1, 1 off the tensor-core path)
+  kd::linear_attention_segments(p, n_seg, n_sub);
   Tensor k_sums;  // [B, H, P, dk]: per segment
   if (want_k_sum && !aug.contract && !aug.value && kd::linear_attention_tensor_core_path(p)) {
-    int n_seg = 1, n_sub = 1;
-    kd::linear_attention_segments(p, n_seg, n_sub);
     k_sums = torch::empty({b, h, n_seg, dk}, f32);
     p.k_sum = k_sums.data_ptr<float>();
   }
   // per-segment state sums of the tensor-core path (freed in stream order after the launch unless kept by the caller)
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
-    kd::linear_attention_segments(p, r.n_segments, r.n_sub);
+    r.n_segments = n_seg;
+    r.n_sub = n_sub;
     // (DYSRA_LINEAR_ATTENTION_REUSE_SUMS=0 turns the reuse off, for A/B timing)
     static const bool reuse_on = [] {
       const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_REUSE_SUMS");
@@ -146,7 +147,6 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   }
   cuda_detail::check_launch(kd::linear_attention_core(p, cuda_detail::stream_of(q)), kOp, "core");
   if (want_k_sum && k_sums.defined()) {  // over the segments (one or two: a view or one add)
-    const int64_t n_seg = k_sums.size(2);
     r.k_sum = n_seg == 1 ? k_sums.squeeze(2) : n_seg == 2 ? k_sums.select(2, 0) + k_sums.select(2, 1) : k_sums.sum(2);
   } else if (want_k_sum) {
     r.k_sum = k.sum(1, false, torch::kFloat32);
