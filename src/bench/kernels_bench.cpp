@@ -7,7 +7,8 @@
 //   gathered attention — torch::gather of the listed rows + at::scaled_dot_product_attention (and, for context,
 //                        dense causal SDPA over the whole memory for shape (b))
 // Timing: CUDA events on the current stream, `warmup` untimed runs, median (and min) of `runs` timed runs,
-// input sets rotated between runs. Forward+backward runs use torch::autograd::grad (no accumulation).
+// input sets rotated between runs; with --graphs each dysra/torch row gets a "(CUDA graph)" twin timed on graph
+// replays (one graph per input set), the GPU time without launch overhead, as bench_peers.py --graphs times fla. Forward+backward runs use torch::autograd::grad (no accumulation).
 #include "bench/kernels_bench.h"
 #include "bench/timing.h"
 
@@ -82,6 +83,21 @@ struct Reporter {
   }
 };
 
+/// The eager row of f and, with --graphs, its "(CUDA graph)" row (or a skip saying why it could not be captured).
+void rows(Reporter& rep, const KernelBenchOptions& o, const std::string& op, const std::string& shape,
+          const std::string& impl, const std::string& pass, const std::function<void(int)>& f, int n_sets,
+          double flops, double bytes, int warmup = -1) {
+  warmup = warmup < 0 ? o.warmup : warmup;
+  rep.row(op, shape, impl, pass, time_cuda(f, warmup, o.runs), flops, bytes);
+  if (!o.graphs) return;
+  try {
+    rep.row(op, shape, impl + " (CUDA graph)", pass, time_cuda_graph(f, n_sets, warmup, o.runs), flops, bytes);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    rep.skip(op, shape, impl + " (CUDA graph)", pass + ": capture failed: " + why.substr(0, why.find('\n')));
+  }
+}
+
 std::vector<Tensor> inputs_of(const std::vector<std::vector<Tensor>>& sets, int i) { return sets[i % sets.size()]; }
 
 void grads_of(const std::vector<Tensor>& outs, const std::vector<Tensor>& ins, const std::vector<Tensor>& gouts) {
@@ -123,8 +139,8 @@ void bench_scan(Reporter& rep, const KernelBenchOptions& o) {
     return ops::selective_scan(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]).out;
   };
   torch::NoGradGuard ng;
-  rep.row("selective_scan", sh.str(), "dysra", "fwd", time_cuda([&](int i) { run(inputs_of(sets, i)); }, o.warmup, o.runs),
-          0, bytes_fwd);
+  rows(rep, o, "selective_scan", sh.str(), "dysra", "fwd", [&](int i) { run(inputs_of(sets, i)); }, int(sets.size()), 0,
+       bytes_fwd);
   if (o.backward) {
     torch::AutoGradMode on(true);
     std::vector<std::vector<Tensor>> gsets;
@@ -134,12 +150,12 @@ void bench_scan(Reporter& rep, const KernelBenchOptions& o) {
       gsets.push_back(g);
     }
     auto gout = torch::randn({Bn, D, L}, bf);
-    rep.row("selective_scan", sh.str(), "dysra", "fwd+bwd",
-            time_cuda([&](int i) {
-              auto s = inputs_of(gsets, i);
-              grads_of({run(s)}, s, {gout});
-            }, o.warmup, o.runs),
-            0, 0);
+    rows(rep, o, "selective_scan", sh.str(), "dysra", "fwd+bwd",
+         [&](int i) {
+           auto s = inputs_of(gsets, i);
+           grads_of({run(s)}, s, {gout});
+         },
+         int(gsets.size()), 0, 0);
   }
   rep.row("selective_scan", sh.str(), "torch_ref_seq", "fwd",
           time_cuda([&](int i) {
@@ -197,8 +213,8 @@ void bench_lin(Reporter& rep, const KernelBenchOptions& o) {
         const std::string name = impl == 0 ? "dysra" : "torch_chunked";
         {
           torch::NoGradGuard ng;
-          rep.row("linear_attention", sh.str(), name, "fwd",
-                  time_cuda([&](int i) { f(inputs_of(sets, i)); }, o.warmup, o.runs), flops, bytes);
+          rows(rep, o, "linear_attention", sh.str(), name, "fwd", [&](int i) { f(inputs_of(sets, i)); },
+               int(sets.size()), flops, bytes);
         }
         if (o.backward) {
           std::vector<std::vector<Tensor>> gsets;
@@ -208,12 +224,12 @@ void bench_lin(Reporter& rep, const KernelBenchOptions& o) {
             gsets.push_back(g);
           }
           auto gout = torch::randn({Bn, T, H, D}, bf);
-          rep.row("linear_attention", sh.str(), name, "fwd+bwd",
-                  time_cuda([&](int i) {
-                    auto s = inputs_of(gsets, i);
-                    grads_of({f(s)}, s, {gout});
-                  }, o.warmup, o.runs),
-                  3 * flops, 0);
+          rows(rep, o, "linear_attention", sh.str(), name, "fwd+bwd",
+               [&](int i) {
+                 auto s = inputs_of(gsets, i);
+                 grads_of({f(s)}, s, {gout});
+               },
+               int(gsets.size()), 3 * flops, 0);
         }
       }
     }
@@ -268,8 +284,8 @@ void bench_gather(Reporter& rep, const KernelBenchOptions& o) {
       const std::string name = impl == 0 ? "dysra" : "gather+sdpa";
       {
         torch::NoGradGuard ng;
-        rep.row("gathered_attention", sh.str(), name, "fwd",
-                time_cuda([&](int i) { f(inputs_of(sets, i)); }, o.warmup, o.runs), flops, 0);
+        rows(rep, o, "gathered_attention", sh.str(), name, "fwd", [&](int i) { f(inputs_of(sets, i)); },
+             int(sets.size()), flops, 0);
       }
       if (o.backward && c.backward) {
         std::vector<std::vector<Tensor>> gsets;
@@ -277,12 +293,12 @@ void bench_gather(Reporter& rep, const KernelBenchOptions& o) {
           gsets.push_back({s[0].detach().requires_grad_(true), s[1].detach().requires_grad_(true),
                            s[2].detach().requires_grad_(true), s[3]});
         auto gout = torch::randn({Bn, c.tq, H, D}, bf);
-        rep.row("gathered_attention", sh.str(), name, "fwd+bwd",
-                time_cuda([&](int i) {
-                  auto s = inputs_of(gsets, i);
-                  grads_of({f(s)}, {s[0], s[1], s[2]}, {gout});
-                }, o.warmup, o.runs),
-                3.5 * flops, 0);
+        rows(rep, o, "gathered_attention", sh.str(), name, "fwd+bwd",
+             [&](int i) {
+               auto s = inputs_of(gsets, i);
+               grads_of({f(s)}, {s[0], s[1], s[2]}, {gout});
+             },
+             int(gsets.size()), 3.5 * flops, 0);
       }
     }
     if (std::string(c.name) == "b") {  // context: dense causal attention over the whole memory

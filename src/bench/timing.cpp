@@ -1,10 +1,13 @@
 #include "bench/timing.h"
 
 #include <algorithm>
+#include <memory>
 #include <numeric>
 #include <vector>
 
 #ifdef DYSRA_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 #include <torch/cuda.h>
@@ -38,6 +41,36 @@ Timing time_cuda(const std::function<void(int)>& f, int warmup, int runs) {
   r.max_ms = ms.back();
   r.median_ms = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
   return r;
+}
+
+Timing time_cuda_graph(const std::function<void(int)>& f, int n_sets, int warmup, int runs) {
+  // capture needs a non-default stream; the autograd engine runs a backward on the stream of its forward, so
+  // forward+backward calls are captured whole
+  auto side = c10::cuda::getStreamFromPool();
+  std::vector<std::unique_ptr<at::cuda::CUDAGraph>> graphs;
+  torch::cuda::synchronize();
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    for (int i = 0; i < warmup; ++i) f(i);
+    side.synchronize();
+    for (int s = 0; s < n_sets; ++s) {
+      graphs.push_back(std::make_unique<at::cuda::CUDAGraph>());
+      graphs.back()->capture_begin();
+      try {
+        f(s);
+      } catch (...) {
+        try {  // end the capture: the allocator leaves the graph's pool and the stream is usable again
+          graphs.back()->capture_end();
+        } catch (...) {
+        }
+        cudaGetLastError();
+        throw;
+      }
+      graphs.back()->capture_end();
+    }
+    side.synchronize();
+  }
+  return time_cuda([&](int i) { graphs[i % n_sets]->replay(); }, warmup, runs);
 }
 
 }  // namespace dysra::bench

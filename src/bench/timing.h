@@ -13,4 +13,10 @@ struct Timing {
 /// device idle before it (so a run's time includes its launch overhead). Returns median, min, max and mean.
 Timing time_cuda(const std::function<void(int)>& f, int warmup, int runs);
 
+/// The GPU time of f without its launch overhead: f(i) for i < warmup on a side stream, then one CUDA graph
+/// captured per input set (graph s holds f(s), s < n_sets), then `runs` replays of graph i % n_sets, each timed
+/// as in time_cuda. This is how the Python peers' "(CUDA graph)" rows are timed (scripts/bench_peers.py --graphs);
+/// compare like with like. Throws (c10::Error) when f cannot be captured (a host sync, a blocking copy).
+Timing time_cuda_graph(const std::function<void(int)>& f, int n_sets, int warmup, int runs);
+
 }  // namespace dysra::bench

@@ -97,6 +97,7 @@ void add_bench_commands(CLI::App& app, std::vector<Command>& out) {
   kc->add_option("--rotate", k->rotate, "input buffer sets rotated")->capture_default_str();
   kc->add_option("--json", k->json_path, "append JSON lines to this file");
   kc->add_flag("--quick", k->quick, "small shapes: a smoke test of the harness");
+  kc->add_flag("--graphs", k->graphs, "also time each call on CUDA-graph replays (GPU time without launch overhead)");
   kc->add_flag("!--no-backward", k->backward, "forward only");
   out.push_back({kc, [k] { return bench::run_kernel_bench(*k); }});
 
