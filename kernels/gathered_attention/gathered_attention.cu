@@ -69,13 +69,18 @@ __device__ __forceinline__ RowInfo row_info(const GatheredAttentionParams& p, in
   return ri;
 }
 
+/// A list entry as a memory row: -1 (padding) for negative entries and for entries >= N, so that no kernel reads
+/// outside the memory whether or not the caller range-checked the list (GatheredAttentionOptions::check_indices).
+__device__ __forceinline__ int listed_row(const GatheredAttentionParams& p, int m) { return m < p.n_mem ? m : -1; }
+
 /// Loads the list entries of key tile `kt` into s_idx (-1 = padding or past the end).
 __device__ __forceinline__ void load_indices(const GatheredAttentionParams& p, int kt, int* s_idx) {
   const int jblk = blockIdx.y / p.kv_heads, g = blockIdx.y % p.kv_heads, b = blockIdx.z;
   const int tid = threadIdx.x;
   if (tid < kKeys) {
     const int e = kt * kKeys + tid;
-    s_idx[tid] = e < p.topk ? p.indices[((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk + e] : -1;
+    s_idx[tid] = e < p.topk ? listed_row(p, p.indices[((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk + e])
+                            : -1;
   }
 }
 
@@ -434,7 +439,7 @@ __device__ __forceinline__ void gather_kv_tile(const GatheredAttentionParams& p,
                                                T* sV, int* s_idx) {
   for (int e = threadIdx.x; e < KT * (D / 8); e += 128) {
     const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
-    const int m = i < p.topk ? blk.list[i] : -1;
+    const int m = i < p.topk ? listed_row(p, blk.list[i]) : -1;
     const bool ok = m >= 0;
     const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
     mma::cp_async_16(sK + r * LD + c8, blk.kg + off, ok);
@@ -914,7 +919,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     const bool full = (kt + 1) * KT <= p.topk;
 #pragma unroll
     for (int i = 0; i < NPIECE; ++i)
-      lnext[i] = kt < n_tiles && (full || i0 + i * RSTEP < p.topk) ? blk.list[i0 + i * RSTEP] : -1;
+      lnext[i] = kt < n_tiles && (full || i0 + i * RSTEP < p.topk) ? listed_row(p, blk.list[i0 + i * RSTEP]) : -1;
   };
   fetch_list(0);
   auto load = [&](int kt, bool k, bool v) {
@@ -1162,7 +1167,8 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
 #pragma unroll
         for (int r = 0; r < NR; ++r)
 #pragma unroll
-          for (int i = 0; i < NROW; ++i) m[r][i] = whole || i0 + 32 * i < p.topk ? list[r][i0 + 32 * i] : -1;
+          for (int i = 0; i < NROW; ++i)
+            m[r][i] = whole || i0 + 32 * i < p.topk ? listed_row(p, list[r][i0 + 32 * i]) : -1;
 #pragma unroll
         for (int r = 0; r < NR; ++r) {
           const int st = r * NSK + kt % NSK;

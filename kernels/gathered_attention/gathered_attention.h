@@ -2,7 +2,8 @@
 //
 // Semantics: include/dysra/ops/gathered_attention.h. q [B, Tq, H, D] and k, v [B, N, Hkv, D] are read through
 // element strides (last dim contiguous); indices [B, Hkv, n_blocks, K] int32 contiguous, negative = padding,
-// every entry < N (the glue checks it); a row listed twice in one list counts twice, as in the reference. out [B, Tq, H, D] (q's dtype) and
+// entries >= N are padding too (the kernels never read outside the memory; the glue range-checks by default); a row
+// listed twice in one list counts twice, as in the reference. out [B, Tq, H, D] (q's dtype) and
 // lse [B, H, Tq] fp32 are contiguous.
 // Backward: dout [B, Tq, H, D] contiguous (dtype), dsum [B, H, Tq] fp32 = rowsum(dout ⊙ out); writes dq
 // [B, Tq, H, D] (dtype, contiguous) and *adds* into dk_acc / dv_acc [B, N, Hkv, D] fp32 (zeroed by the caller)

@@ -7,6 +7,7 @@
 
 #ifdef DYSRA_WITH_CUDA
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
@@ -70,7 +71,10 @@ Timing time_cuda_graph(const std::function<void(int)>& f, int n_sets, int warmup
     }
     side.synchronize();
   }
-  return time_cuda([&](int i) { graphs[i % n_sets]->replay(); }, warmup, runs);
+  const Timing t = time_cuda([&](int i) { graphs[i % n_sets]->replay(); }, warmup, runs);
+  graphs.clear();
+  c10::cuda::CUDACachingAllocator::emptyCache();  // the graphs' private pools; the next row may need the memory
+  return t;
 }
 
 }  // namespace dysra::bench

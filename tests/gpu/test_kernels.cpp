@@ -360,13 +360,14 @@ struct GatherCase {
   int64_t offset;
   bool noncontig;
   bool padded = true;  // ~1/9 of the list entries are padding (-1); false: none (whole tiles take unmasked softmax)
+  bool out_of_range = false;  // ~1/8 of the entries >= N, unchecked (check_indices off): must act as padding
 };
 
 void run_gather_case(const GatherCase& c) {
   SCOPED_TRACE(::testing::Message() << dname(c.dtype) << " b" << c.b << " Tq" << c.tq << " h" << c.h << " hkv"
                                     << c.hkv << " N" << c.n << " D" << c.d << " K" << c.k << " block_q" << c.block_q
                                     << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig
-                                    << " padded" << c.padded);
+                                    << " padded" << c.padded << " out_of_range" << c.out_of_range);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   // strided q: a view into wider rows (at an offset of 8 elements, so 16-byte aligned rows stay aligned)
   Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 16}, f64), c.dtype);
@@ -376,11 +377,20 @@ void run_gather_case(const GatherCase& c) {
   Tensor v = c.noncontig ? kv_packed.select(3, 1) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   const int64_t nb = (c.tq + c.block_q - 1) / c.block_q;
   auto idx = torch::randint(c.padded ? -c.n / 8 : 0, c.n, {c.b, c.hkv, nb, c.k}, torch::kInt64);  // may repeat
-  idx = idx.clamp_min(-1).to(torch::kCUDA);
+  idx = idx.clamp_min(-1);
+  Tensor ref_idx = idx;
+  if (c.out_of_range) {  // entries N .. 2^31 - 1, which the kernels must ignore (as the reference ignores -1)
+    auto bad = torch::rand(idx.sizes()) < 0.125;
+    auto big = torch::randint(c.n, int64_t(1) << 31, idx.sizes(), torch::kInt64);
+    idx = torch::where(bad, big, idx);
+    ref_idx = torch::where(bad, torch::full({}, int64_t(-1)), idx);
+  }
+  idx = idx.to(torch::kCUDA);
   ops::GatheredAttentionOptions opt;
   opt.block_q = c.block_q;
   opt.causal = c.causal;
   opt.causal_offset = c.offset;
+  opt.check_indices = !c.out_of_range;
 
   poison_allocator();
   auto res = ops::gathered_attention(q, k, v, idx, opt);
@@ -389,7 +399,7 @@ void run_gather_case(const GatherCase& c) {
   res.out.backward(g_out.to(torch::kCUDA, c.dtype));
 
   auto rq = ref_leaf(q), rk = ref_leaf(k), rv = ref_leaf(v);
-  auto ref = ops::gathered_attention_reference(rq, rk, rv, idx.cpu(), opt);
+  auto ref = ops::gathered_attention_reference(rq, rk, rv, ref_idx, opt);
   ref.out.backward(g_out);
 
   const Tol t = tol_of(c.dtype);
@@ -462,6 +472,26 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_PAIR");
+}
+// check_indices (default): an entry >= N is an error naming it; off: such entries are ignored like padding on every
+// kernel path (fp32 CUDA-core, mma.sync D 64, warp-specialised wgmma D 128 with 64- and 128-row lists)
+TEST(GatheredAttentionCuda, IndicesOutOfRange) {
+  REQUIRE_CUDA();
+  auto q = torch::randn({1, 8, 2, 64}, torch::kCUDA), k = torch::randn({1, 50, 2, 64}, torch::kCUDA);
+  auto idx = torch::randint(0, 50, {1, 2, 1, 10}, torch::TensorOptions().dtype(torch::kInt64).device(torch::kCUDA));
+  idx.index_put_({0, 1, 0, 3}, 50);
+  ops::GatheredAttentionOptions opt;
+  opt.block_q = 8;
+  try {
+    ops::gathered_attention(q, k, k, idx, opt);
+    ADD_FAILURE() << "an index equal to N passed the check";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("indices must be < N = 50"), std::string::npos) << e.what();
+  }
+  run_gather_case({torch::kFloat32, 1, 40, 4, 2, 300, 36, 70, 16, true, 280, true, true, true});
+  run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false, true, true});
+  run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true, true, true});
+  run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 300, 300, false, 0, false, false, true});
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
