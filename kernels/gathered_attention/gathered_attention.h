@@ -1,9 +1,9 @@
 // kernels/gathered_attention/gathered_attention.h — torch-free params + launchers of gathered sparse attention.
 //
 // Semantics: include/dysra/ops/gathered_attention.h. q [B, Tq, H, D] and k, v [B, N, Hkv, D] are read through
-// element strides (last dim contiguous); indices [B, Hkv, n_blocks, K] int32 contiguous, negative = padding,
-// entries >= N are padding too (the kernels never read outside the memory; the glue range-checks by default); a row
-// listed twice in one list counts twice, as in the reference. out [B, Tq, H, D] (q's dtype) and
+// element strides (last dim contiguous); indices [B, Hkv, n_blocks, K] int32 or int64 (index_step) contiguous,
+// negative = padding, entries >= N are padding too (the kernels never read outside the memory; the glue range-checks
+// by default); a row listed twice in one list counts twice, as in the reference. out [B, Tq, H, D] (q's dtype) and
 // lse [B, H, Tq] fp32 are contiguous.
 // Backward: dout [B, Tq, H, D] contiguous (dtype), dsum [B, H, Tq] fp32 = rowsum(dout ⊙ out); writes dq
 // [B, Tq, H, D] (dtype, contiguous) and *adds* into dk_acc / dv_acc [B, N, Hkv, D] fp32 (zeroed by the caller)
@@ -31,6 +31,9 @@ struct GatheredAttentionParams {
   const void* v = nullptr;
   int64_t kv_stride_b = 0, kv_stride_n = 0, kv_stride_h = 0;  // shared by k and v (the glue makes them equal)
   const int32_t* indices = nullptr;
+  /// int32 words per entry: 1 for int32 indices, 2 for int64 ones read in place (the low word: the entries that
+  /// matter lie in [-1, N) with N < 2^31), so the glue needs no conversion pass
+  int index_step = 1;
   void* out = nullptr;
   float* lse = nullptr;
 };

@@ -56,7 +56,8 @@ void fill_params(kd::GatheredAttentionParams& p, const Tensor& q, const Tensor& 
   p.kv_stride_b = k.stride(0);
   p.kv_stride_n = k.stride(1);
   p.kv_stride_h = k.stride(2);
-  p.indices = idx.data_ptr<int32_t>();
+  p.indices = static_cast<const int32_t*>(idx.data_ptr());  // int32, or int64 read through its low words
+  p.index_step = idx.scalar_type() == torch::kInt64 ? 2 : 1;
 }
 
 class GatheredAttentionFn : public torch::autograd::Function<GatheredAttentionFn> {
@@ -147,7 +148,7 @@ GatheredAttentionResult gathered_attention(const torch::Tensor& q, const torch::
     const int64_t mx = indices.max().item<int64_t>();  // device sync (the kernels ignore rows >= N either way)
     DYSRA_CHECK(mx < n, "gathered_attention: indices must be < N = ", n, " (memory rows of k), got ", mx);
   }
-  auto idx = indices.to(torch::kInt32).contiguous();
+  auto idx = indices.contiguous();  // int32 or int64: the kernels read either (no conversion pass)
   const double scale = options.scale > 0 ? options.scale : 1.0 / std::sqrt(double(d));
   auto qc = cuda_detail::last_dim_contiguous(q);
   auto kc = cuda_detail::last_dim_contiguous(k), vc = cuda_detail::last_dim_contiguous(v);

@@ -271,10 +271,12 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
   static variable_list forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                                const Tensor& S0, const Tensor& z0, double eps) {
     c10::cuda::CUDAGuard guard(q.device());
+    // unused outputs (the states, in training) get no zero-filled gradients: no passes over them in the backward
+    ctx->set_materialize_grads(false);
     Aug aug;
     aug.value = aug.normalize = true;
     aug.eps = eps;
-    aug.zeta0 = z0;
+    if (z0.numel() > 0) aug.zeta0 = z0;  // (0 elements: z0 = 0)
     aug.want_zeta_final = aug.want_out = true;
     auto r = run_core_aug(q, k, v, S0, false, 1.0, q.scalar_type(), true, aug);
     ctx->save_for_backward({q, k, v, z0, r.out, r.aug_out});
@@ -327,7 +329,7 @@ class NormalizedCoreFn : public torch::autograd::Function<NormalizedCoreFn> {
       Aug a;
       a.contract = true;
       a.alpha = gden;
-      a.sigma0 = z0;
+      if (z0.numel() > 0) a.sigma0 = z0;
       dq = run_core_aug(gO, v, k, T_(S0), false, 1.0, q.scalar_type(), false, a, {&fwd_sums}).out;
     }
     CoreOut rk;
@@ -400,12 +402,14 @@ LinearAttentionResult linear_attention(const torch::Tensor& q, const torch::Tens
     // tensor-core path) so a state can be handed on.
     return {outs[0], {outs[1], initial.z.defined() ? initial.z.to(torch::kFloat32) + outs[2] : outs[2]}};
   }
-  Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32) : torch::zeros({b, h, dk}, f32);
   // (its backward contracts over d_v too: d_v must also be 64 or 128)
   if ((dv == 64 || dv == 128) && kd::linear_attention_tensor_core_path(params_of(qc, kc, vc, false, 1.0))) {
-    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0.contiguous(), options.eps);
+    // (no initial z: 0 elements, which the kernel reads as zeros, instead of a zero-filled tensor)
+    Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32).contiguous() : torch::empty({0}, f32);
+    auto r = NormalizedCoreFn::apply(qc, kc, vc, S0, z0, options.eps);
     return {r[0], {r[1], r[2]}};
   }
+  Tensor z0 = initial.z.defined() ? initial.z.to(torch::kFloat32) : torch::zeros({b, h, dk}, f32);
   auto outs = LinearAttentionCoreFn::apply(qc, kc, vc, S0, 1.0, true, false);
   // Other paths: the normaliser q_t·(z0 + Σ_{s<=t} k_s) by a chunked cumulative sum in fp32.
   auto z = chunked_cumsum_t(k.to(torch::kFloat32)) + z0.unsqueeze(1);  // [B, T, H, dk]: z_t

@@ -346,6 +346,15 @@ TEST(LinearAttentionCuda, WgmmaCore) {
   ::unsetenv("DYSRA_LINEAR_ATTENTION_WGMMA");
   run_lin_case({torch::kBFloat16, 1, 8250, 1, 128, 128, false, true, true});
 }
+// the normalised op on the tensor-core path (one augmented launch forward, three backward) with and without an initial
+// state, with the states' gradients and without them (only_out: the backward gets no gradient for them at all)
+TEST(LinearAttentionCuda, NormalizedTensorCore) {
+  REQUIRE_CUDA();
+  run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, true, false, false, true});
+  run_lin_case({torch::kBFloat16, 1, 300, 2, 128, 128, true, true, true, true});
+  run_lin_case({torch::kBFloat16, 2, 200, 2, 64, 64, true, false, true});
+  run_lin_case({torch::kBFloat16, 1, 130, 2, 128, 64, true, true, false});
+}
 TEST(LinearAttentionCuda, HeadDim128) {
   REQUIRE_CUDA();
   run_lin_case({torch::kFloat32, 1, 190, 2, 128, 128, true, false, false});
@@ -361,13 +370,15 @@ struct GatherCase {
   bool noncontig;
   bool padded = true;  // ~1/9 of the list entries are padding (-1); false: none (whole tiles take unmasked softmax)
   bool out_of_range = false;  // ~1/8 of the entries >= N, unchecked (check_indices off): must act as padding
+  bool idx32 = false;         // int32 indices (int64 otherwise: the kernels read both in place)
 };
 
 void run_gather_case(const GatherCase& c) {
   SCOPED_TRACE(::testing::Message() << dname(c.dtype) << " b" << c.b << " Tq" << c.tq << " h" << c.h << " hkv"
                                     << c.hkv << " N" << c.n << " D" << c.d << " K" << c.k << " block_q" << c.block_q
                                     << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig
-                                    << " padded" << c.padded << " out_of_range" << c.out_of_range);
+                                    << " padded" << c.padded << " out_of_range" << c.out_of_range
+                                    << " idx32" << c.idx32);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   // strided q: a view into wider rows (at an offset of 8 elements, so 16-byte aligned rows stay aligned)
   Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 16}, f64), c.dtype);
@@ -385,7 +396,7 @@ void run_gather_case(const GatherCase& c) {
     idx = torch::where(bad, big, idx);
     ref_idx = torch::where(bad, torch::full({}, int64_t(-1)), idx);
   }
-  idx = idx.to(torch::kCUDA);
+  idx = idx.to(torch::kCUDA, c.idx32 ? torch::kInt32 : torch::kInt64);
   ops::GatheredAttentionOptions opt;
   opt.block_q = c.block_q;
   opt.causal = c.causal;
@@ -474,7 +485,8 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_PAIR");
 }
 // check_indices (default): an entry >= N is an error naming it; off: such entries are ignored like padding on every
-// kernel path (fp32 CUDA-core, mma.sync D 64, warp-specialised wgmma D 128 with 64- and 128-row lists)
+// kernel path (fp32 CUDA-core, mma.sync D 64, warp-specialised wgmma D 128 with 64- and 128-row lists), with int64
+// and int32 indices
 TEST(GatheredAttentionCuda, IndicesOutOfRange) {
   REQUIRE_CUDA();
   auto q = torch::randn({1, 8, 2, 64}, torch::kCUDA), k = torch::randn({1, 50, 2, 64}, torch::kCUDA);
@@ -485,13 +497,15 @@ TEST(GatheredAttentionCuda, IndicesOutOfRange) {
   try {
     ops::gathered_attention(q, k, k, idx, opt);
     ADD_FAILURE() << "an index equal to N passed the check";
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("indices must be < N = 50"), std::string::npos) << e.what();
   }
-  run_gather_case({torch::kFloat32, 1, 40, 4, 2, 300, 36, 70, 16, true, 280, true, true, true});
-  run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false, true, true});
-  run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true, true, true});
-  run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 300, 300, false, 0, false, false, true});
+  for (bool idx32 : {false, true}) {  // the kernels read int64 indices in place (their low words) and int32 ones
+    run_gather_case({torch::kFloat32, 1, 40, 4, 2, 300, 36, 70, 16, true, 280, true, true, true, idx32});
+    run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false, true, true, idx32});
+    run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true, true, true, idx32});
+    run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 300, 300, false, 0, false, false, true, idx32});
+  }
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core

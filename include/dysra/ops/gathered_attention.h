@@ -22,8 +22,9 @@ struct GatheredAttentionOptions {
   int64_t causal_offset = 0;   ///< query t sits at memory position t + causal_offset
   /// Range-check indices (< N) before the CUDA kernel runs, with an error naming the bad value. The check reads the
   /// maximum back to the host: a device sync per call, which also keeps the call out of CUDA graphs. false: the
-  /// caller vouches for the range (e.g. indices from topk over the memory); an entry >= N is then ignored like
-  /// padding (the kernels never read outside the memory). CPU indices are always checked (no sync).
+  /// caller vouches for the range (e.g. indices from topk over the memory); an entry in [N, 2^31) is then ignored
+  /// like padding (the kernels never read outside the memory; an int64 entry >= 2^31 is read by its low 32 bits).
+  /// CPU indices are always checked (no sync).
   bool check_indices = true;
 };
 
