@@ -130,11 +130,15 @@ CoreOut run_core_aug(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   if (const size_t bytes = kd::linear_attention_workspace_bytes(p)) {
     r.n_segments = n_seg;
     r.n_sub = n_sub;
-    // (DYSRA_LINEAR_ATTENTION_REUSE_SUMS=0 turns the reuse off, for A/B timing)
-    static const bool reuse_on = [] {
-      const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_REUSE_SUMS");
-      return !(e && std::string(e) == "0");
-    }();
+    // Reading an earlier call's sums transposed costs the core more than summing afresh when segments are short:
+    // H200, B4 H16 D128 bf16 (session 11, CUDA graphs), T4096 (32 chunks per segment) forward+backward 0.857 ms with
+    // reuse vs 0.819 without (normalised), 0.610 vs 0.596 (unnormalised); T16384 (128 per segment) 2.863 vs 2.950
+    // and 1.499 vs 1.635. So reuse from 64 chunks per segment on. DYSRA_LINEAR_ATTENTION_REUSE_SUMS=0 / 1 forces it
+    // off / on (A/B timing).
+    const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_REUSE_SUMS");
+    const int reuse_env = e && std::string(e) == "0" ? 0 : e && std::string(e) == "1" ? 1 : -1;
+    const int64_t chunks_per_segment = (t + kd::kLinearAttentionChunk - 1) / kd::kLinearAttentionChunk / n_seg;
+    const bool reuse_on = reuse_env >= 0 ? reuse_env == 1 : chunks_per_segment >= 64;
     const CoreOut* from = reuse_on ? reuse.from : nullptr;
     if (from && from->workspace.defined() && from->n_segments == r.n_segments && from->n_sub == r.n_sub &&
         size_t(from->workspace.numel()) * sizeof(float) >= bytes) {

@@ -348,12 +348,20 @@ TEST(LinearAttentionCuda, WgmmaCore) {
 }
 // the normalised op on the tensor-core path (one augmented launch forward, three backward) with and without an initial
 // state, with the states' gradients and without them (only_out: the backward gets no gradient for them at all)
+// (each with the backward's first core calls reusing the sums of the one before, as long sequences do, and without)
 TEST(LinearAttentionCuda, NormalizedTensorCore) {
   REQUIRE_CUDA();
-  run_lin_case({torch::kBFloat16, 2, 333, 3, 128, 128, true, false, false, true});
-  run_lin_case({torch::kBFloat16, 1, 300, 2, 128, 128, true, true, true, true});
-  run_lin_case({torch::kBFloat16, 2, 200, 2, 64, 64, true, false, true});
-  run_lin_case({torch::kBFloat16, 1, 130, 2, 128, 64, true, true, false});
+  for (const char* reuse : {"1", "0"}) {
+    SCOPED_TRACE(std::string("DYSRA_LINEAR_ATTENTION_REUSE_SUMS=") + reuse);
+    ::setenv("DYSRA_LINEAR_ATTENTION_REUSE_SUMS", reuse, 1);
+    // (T >= 512: several segments, so there are sums to reuse)
+    run_lin_case({torch::kBFloat16, 2, 1100, 3, 128, 128, true, false, false, true});
+    run_lin_case({torch::kBFloat16, 1, 900, 2, 128, 128, true, true, true, true});
+    run_lin_case({torch::kBFloat16, 2, 600, 2, 64, 64, true, false, true});
+    run_lin_case({torch::kBFloat16, 1, 530, 2, 128, 64, true, true, false});
+    run_lin_case({torch::kBFloat16, 2, 1100, 3, 128, 128, false, true, false});
+  }
+  ::unsetenv("DYSRA_LINEAR_ATTENTION_REUSE_SUMS");
 }
 TEST(LinearAttentionCuda, HeadDim128) {
   REQUIRE_CUDA();
