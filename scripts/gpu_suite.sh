@@ -21,8 +21,10 @@ if has kernels; then
   log "kernel tests under compute-sanitizer"
   timeout 120 bash scripts/gpu_kernels_check.sh "$(dirname "$B")/tests/dysra_gpu_tests" >> "$O/suite.log" 2>&1 || log "kernel check failed"
   log "kernel bench"
-  timeout 150 "$B" bench kernels --warmup 3 --runs 20 --json "$O/kernels.jsonl" >> "$O/suite.log" 2>&1 || log "kernel bench failed"
-  timeout 60 python3 scripts/bench_peers.py --json "$O/peers.jsonl" >> "$O/suite.log" 2>&1 || log "peers failed"
+  # (--graphs: each side also timed on CUDA-graph replays, its GPU time without launch overhead; compare those rows)
+  timeout 300 "$B" bench kernels --warmup 3 --runs 20 --graphs --json "$O/kernels.jsonl" >> "$O/suite.log" 2>&1 ||
+    log "kernel bench failed"
+  timeout 240 python3 scripts/bench_peers.py --graphs --json "$O/peers.jsonl" >> "$O/suite.log" 2>&1 || log "peers failed"
 fi
 # background: the MQAR sweep (many small runs share the GPU), passkey and WordNet training
 if has sweep; then
