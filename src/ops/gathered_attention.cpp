@@ -55,8 +55,9 @@ void validate(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   for (auto [t_, name] : {std::pair{&k, "k"}, std::pair{&v, "v"}, std::pair{&indices, "indices"}})
     DYSRA_CHECK(t_->device() == q.device(), "gathered_attention: ", name, " is on ", t_->device(), " but q is on ",
                 q.device());
-  // Out-of-range indices would read outside the memory; checked on the CPU (a device sync on CUDA).
-  if (indices.device().is_cpu() && indices.numel() > 0) {
+  // Entries >= N: an error naming the value; always for CPU indices, for device indices with o.check_indices (a
+  // device sync). Unchecked, they are ignored like padding (every path masks them).
+  if ((indices.device().is_cpu() || o.check_indices) && indices.numel() > 0) {
     const int64_t mx = indices.max().item<int64_t>();
     DYSRA_CHECK(mx < n, "gathered_attention: indices must be < N = ", n, " (memory rows of k), got ", mx);
   }
@@ -104,14 +105,15 @@ GatheredAttentionResult gathered_attention_cpu(const torch::Tensor& q_in, const 
   // [b, tp, h, d] → [b, hkv, nb, g·bq, d]; query head hh = gi·g + r reads kv head gi.
   q = q.view({b, nb, bq, hkv, g, d}).permute({0, 3, 1, 4, 2, 5}).reshape({b, hkv, nb, g * bq, d});
   auto idx = indices.to(torch::kInt64);
+  const int64_t n = k_in.size(1);
   auto gather_rows = [&](const torch::Tensor& x) {  // [b, N, hkv, d] → [b, hkv, nb, K, d]
     auto xm = x.to(ct).permute({0, 2, 1, 3});
-    auto ix = idx.clamp_min(0).reshape({b, hkv, nb * K, 1}).expand({b, hkv, nb * K, d});
+    auto ix = idx.clamp(0, n - 1).reshape({b, hkv, nb * K, 1}).expand({b, hkv, nb * K, d});
     return torch::gather(xm, 2, ix).view({b, hkv, nb, K, d});
   };
   auto kg = gather_rows(k_in), vg = gather_rows(v_in);
   auto logits = torch::matmul(q, kg.transpose(-1, -2)) * scale_of(o, d);  // [b, hkv, nb, g·bq, K]
-  auto valid = (idx >= 0).unsqueeze(3);                                    // [b, hkv, nb, 1, K]
+  auto valid = ((idx >= 0) & (idx < n)).unsqueeze(3);  // [b, hkv, nb, 1, K]; unchecked entries >= N are padding
   if (o.causal) {
     auto opts = idx.options();
     auto qpos = (torch::arange(nb, opts).unsqueeze(1) * bq + torch::arange(bq, opts).repeat({g}).unsqueeze(0)) +

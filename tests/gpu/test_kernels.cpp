@@ -514,6 +514,10 @@ TEST(GatheredAttentionCuda, IndicesOutOfRange) {
     run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true, true, true, idx32});
     run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 300, 300, false, 0, false, false, true, idx32});
   }
+  // the LibTorch-op path on the GPU (DYSRA_CUDA_BACKEND=torch) masks them too
+  ops::set_cuda_backend(ops::CudaBackend::kTorchOps);
+  run_gather_case({torch::kFloat32, 1, 40, 4, 2, 300, 36, 70, 16, true, 280, true, true, true});
+  ops::set_cuda_backend(ops::CudaBackend::kKernels);
 }
 TEST(GatheredAttentionCuda, BackwardSpread) {
   // dk/dv use float atomics: report (and bound) the run-to-run spread, on the fp32 path and on the bf16 tensor-core
