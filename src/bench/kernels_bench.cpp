@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <functional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -93,8 +94,14 @@ void rows(Reporter& rep, const KernelBenchOptions& o, const std::string& op, con
   try {
     rep.row(op, shape, impl + " (CUDA graph)", pass, time_cuda_graph(f, n_sets, warmup, o.runs), flops, bytes);
   } catch (const std::exception& e) {
+    // (a failed capture leaves torch's CUDA generator marked as capturing, so the run cannot go on: stop with the
+    // reason instead of failing at the next random tensor)
     std::string why = e.what();
-    rep.skip(op, shape, impl + " (CUDA graph)", pass + ": capture failed: " + why.substr(0, why.find('\n')));
+    why = why.substr(0, why.find('\n'));
+    rep.skip(op, shape, impl + " (CUDA graph)", pass + ": capture failed: " + why);
+    throw std::runtime_error("dysra bench kernels --graphs: capturing " + op + " " + impl + " " + pass +
+                             " failed (" + why + "); a call with a host sync cannot be timed as a CUDA graph: run "
+                             "without --graphs");
   }
 }
 
