@@ -164,6 +164,7 @@ void bench_scan(Reporter& rep, const KernelBenchOptions& o) {
          },
          int(gsets.size()), 0, 0);
   }
+  if (!o.peers) return;
   rep.row("selective_scan", sh.str(), "torch_ref_seq", "fwd",
           time_cuda([&](int i) {
             auto s = inputs_of(sets, i);
@@ -212,7 +213,7 @@ void bench_lin(Reporter& rep, const KernelBenchOptions& o) {
       lo.scale = 1.0 / std::sqrt(double(D));
       const double bytes = double(Bn * T * H * D) * 2 * 4;
       const double flops = 2.0 * Bn * H * T * (64.0 * D * 2 + 2.0 * D * D);  // intra-chunk QKᵀ, AV + QS, KᵀV
-      for (int impl = 0; impl < 2; ++impl) {
+      for (int impl = 0; impl < (o.peers ? 2 : 1); ++impl) {
         auto f = [&](const std::vector<Tensor>& s) {
           return impl == 0 ? ops::linear_attention(s[0], s[1], s[2], {}, lo).out
                            : lin_torch_chunked(s[0], s[1], s[2], normalize, lo.scale, lo.eps);
@@ -284,7 +285,7 @@ void bench_gather(Reporter& rep, const KernelBenchOptions& o) {
     ops::GatheredAttentionOptions go;
     go.block_q = c.bq;
     go.check_indices = false;  // topk indices, in range by construction (the check is a device sync per call)
-    for (int impl = 0; impl < 2; ++impl) {
+    for (int impl = 0; impl < (o.peers ? 2 : 1); ++impl) {
       auto f = [&](const std::vector<Tensor>& s) {
         return impl == 0 ? ops::gathered_attention(s[0], s[1], s[2], s[3], go).out
                          : gather_sdpa(s[0], s[1], s[2], s[3], c.bq);
@@ -309,7 +310,7 @@ void bench_gather(Reporter& rep, const KernelBenchOptions& o) {
              int(gsets.size()), 3.5 * flops, 0);
       }
     }
-    if (std::string(c.name) == "b") {  // context: dense causal attention over the whole memory
+    if (o.peers && std::string(c.name) == "b") {  // context: dense causal attention over the whole memory
       torch::NoGradGuard ng;
       auto q = torch::randn({Bn, H, N, D}, bf), k = torch::randn({Bn, H, N, D}, bf), v = torch::randn({Bn, H, N, D}, bf);
       rep.row("gathered_attention", sh.str(), "dense_causal_sdpa", "fwd",

@@ -13,6 +13,7 @@ struct KernelBenchOptions {
   int rotate = 3;           ///< input buffer sets cycled through between runs
   bool backward = true;     ///< also time forward+backward
   bool quick = false;       ///< small shapes (a smoke test of the harness, not a measurement)
+  bool peers = true;        ///< also time the LibTorch-op path of each op (false: dysra's kernels only, for A/B runs)
   bool graphs = false;      ///< also time each dysra/torch call on CUDA-graph replays ("(CUDA graph)" rows: GPU time)
   std::string json_path;    ///< append JSON lines here ("" = only print)
 };

@@ -99,6 +99,7 @@ void add_bench_commands(CLI::App& app, std::vector<Command>& out) {
   kc->add_flag("--quick", k->quick, "small shapes: a smoke test of the harness");
   kc->add_flag("--graphs", k->graphs, "also time each call on CUDA-graph replays (GPU time without launch overhead)");
   kc->add_flag("!--no-backward", k->backward, "forward only");
+  kc->add_flag("!--no-peers", k->peers, "time dysra's kernels only, not the LibTorch-op path (A/B runs)");
   out.push_back({kc, [k] { return bench::run_kernel_bench(*k); }});
 
   auto c = std::make_shared<bench::CacheBenchOptions>();
