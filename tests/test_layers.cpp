@@ -424,6 +424,25 @@ TEST(SparseAttentionLayer, GradientsFlowThroughGatheredRows) {
     EXPECT_GT(kv.value().grad().abs().sum().item<double>(), 0.0) << kv.key();
 }
 
+// the built-in lists are kept per (queries, memory length): calls of other lengths in between must not change a
+// call's lists, so the same input gives the same output before and after them
+TEST(SparseAttentionLayer, BuiltInListsFollowTheLengths) {
+  torch::manual_seed(55);
+  auto o = small_options();
+  o.sparse_attention.index_source = "random";
+  auto layer = std::make_shared<SparseAttentionImpl>(o, 0);
+  torch::NoGradGuard ng;
+  auto x1 = torch::randn({1, 40, 12}), x2 = torch::randn({1, 23, 12});
+  auto y1 = layer->forward(x1, {}, nullptr);
+  auto y2 = layer->forward(x2, {}, nullptr);
+  EXPECT_TRUE(torch::equal(layer->forward(x1, {}, nullptr), y1));
+  EXPECT_TRUE(torch::equal(layer->forward(x2, {}, nullptr), y2));
+  // and a layer that never saw x2 agrees with them
+  auto fresh = std::make_shared<SparseAttentionImpl>(o, 0);
+  for (size_t i = 0; i < fresh->parameters().size(); ++i) fresh->parameters()[i].copy_(layer->parameters()[i]);
+  EXPECT_TRUE(torch::equal(fresh->forward(x2, {}, nullptr), y2));
+}
+
 // ---- cost and registry --------------------------------------------------------------------------------------
 
 int64_t count_params(MixerImpl& m) {

@@ -87,7 +87,9 @@ torch::Tensor SparseAttentionImpl::index_lists(const MixerInputs& inputs, int64_
                 si.sizes());
     return si.to(device).expand({B, H, nb, si.size(3)});
   }
-  return build_indices(L, N).to(device).view({1, 1, nb, -1}).expand({B, H, nb, -1});
+  if (built_.n_queries != L || built_.memory_len != N || !built_.lists.defined() || built_.lists.device() != device)
+    built_ = {L, N, build_indices(L, N).to(device)};
+  return built_.lists.view({1, 1, nb, -1}).expand({B, H, nb, -1});
 }
 
 torch::Tensor SparseAttentionImpl::forward_through_cache(const torch::Tensor& q, const torch::Tensor& k,
@@ -128,6 +130,7 @@ torch::Tensor SparseAttentionImpl::forward_through_cache(const torch::Tensor& q,
   go.block_q = block_q_;
   go.causal = true;
   go.causal_offset = N - L;
+  go.check_indices = inputs.sparse_indices.defined();
   auto y = ops::gathered_attention(m.queries.transpose(1, 2), keys.transpose(1, 2), vals.transpose(1, 2),
                                    idx.contiguous(), go).out;  // [B, L, H, Dh]
   cache::append_to_cache(cache, kh, vh, pos, {}, m.queries);
@@ -167,6 +170,7 @@ torch::Tensor SparseAttentionImpl::forward(const torch::Tensor& x, const MixerIn
   go.block_q = block_q_;
   go.causal = true;
   go.causal_offset = N - L;
+  go.check_indices = inputs.sparse_indices.defined();  // the built-in lists are in range (no device sync for them)
   auto y = ops::gathered_attention(q, k, v, idx.contiguous(), go).out;  // [B, L, H, Dh]
   return o_(y.reshape({B, L, d_model_}));
 }

@@ -50,6 +50,13 @@ class SparseAttentionImpl : public MixerImpl {
   double rope_theta_;
   std::string index_source_;
   torch::nn::Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, o_{nullptr};
+  /// The built-in lists of the last (n_queries, memory_len) on their device: a training loop calls with the same
+  /// lengths every step, and the lists depend on nothing else (building them and copying them to the GPU was per call).
+  struct BuiltLists {
+    int64_t n_queries = -1, memory_len = -1;
+    torch::Tensor lists;  // [n_blocks, K] int64 on the device
+  };
+  mutable BuiltLists built_;
 };
 
 }  // namespace dysra::layers
