@@ -2,7 +2,7 @@
 //
 // Semantics: include/dysra/ops/gathered_attention.h. q [B, Tq, H, D] and k, v [B, N, Hkv, D] are read through
 // element strides (last dim contiguous); indices [B, Hkv, n_blocks, K] int32 or int64 (index_step) contiguous,
-// negative = padding, entries >= N are padding too (the kernels never read outside the memory; the glue range-checks
+// negative = padding, entries >= N are padding too (the kernels never read outside the memory; the op range-checks
 // by default); a row listed twice in one list counts twice, as in the reference. out [B, Tq, H, D] (q's dtype) and
 // lse [B, H, Tq] fp32 are contiguous.
 // Backward: dout [B, Tq, H, D] contiguous (dtype), dsum [B, H, Tq] fp32 = rowsum(dout ⊙ out); writes dq

@@ -1,7 +1,8 @@
 // src/ops/gathered_attention_cuda.cpp — LibTorch glue of the CUDA gathered sparse attention.
 //
-// Checks the index range on the device (one small reduction + sync: an index >= N would read outside k/v),
-// converts the list to int32, runs the flash-style kernel and wraps forward + backward in an autograd Function.
+// Takes int32 or int64 lists as they are (the kernels read int64 entries by their low words and ignore entries >= N;
+// the range check, a device sync, is the dispatcher's, see GatheredAttentionOptions::check_indices), runs the
+// flash-style kernels and wraps forward + backward in an autograd Function.
 // dk/dv are accumulated in fp32 with atomics (see kernels/gathered_attention/gathered_attention.cu for why).
 #include "ops/cuda_glue.h"
 
