@@ -69,9 +69,13 @@ __device__ __forceinline__ RowInfo row_info(const GatheredAttentionParams& p, in
   return ri;
 }
 
-/// A list entry as a memory row: -1 (padding) for negative entries and for entries >= N, so that no kernel reads
-/// outside the memory whether or not the caller range-checked the list (GatheredAttentionOptions::check_indices).
-__device__ __forceinline__ int listed_row(const GatheredAttentionParams& p, int m) { return m < p.n_mem ? m : -1; }
+/// Entry i of a list (int32 or int64 read by its low word: p.index_step words per entry) as a memory row: -1 (padding)
+/// for negative entries and for entries >= N, so that no kernel reads outside the memory whether or not the caller
+/// range-checked the list (GatheredAttentionOptions::check_indices).
+__device__ __forceinline__ int listed_row(const GatheredAttentionParams& p, const int32_t* list, int i) {
+  const int m = list[i * p.index_step];
+  return m < p.n_mem ? m : -1;
+}
 
 /// Loads the list entries of key tile `kt` into s_idx (-1 = padding or past the end).
 __device__ __forceinline__ void load_indices(const GatheredAttentionParams& p, int kt, int* s_idx) {
@@ -79,8 +83,8 @@ __device__ __forceinline__ void load_indices(const GatheredAttentionParams& p, i
   const int tid = threadIdx.x;
   if (tid < kKeys) {
     const int e = kt * kKeys + tid;
-    s_idx[tid] = e < p.topk ? listed_row(p, p.indices[(((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk + e) * p.index_step])
-                            : -1;
+    const int32_t* list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk * p.index_step;
+    s_idx[tid] = e < p.topk ? listed_row(p, list, e) : -1;
   }
 }
 
@@ -395,14 +399,12 @@ template <typename T>
 struct MmaBlock {
   int b, g, n_tiles;
   const T *kg, *vg;
-  const int32_t* list;
-  int step;  ///< int32 words per list entry (p.index_step): entry i is list[i * step]
+  const int32_t* list;  ///< entry i: listed_row(p, list, i)
   /// by: the list-block (kv head · n_blocks + list), blockIdx.y by default
   __device__ MmaBlock(const GatheredAttentionParams& p, int keys_per_tile, int by = -1)
       : b(blockIdx.z),
         g((by < 0 ? blockIdx.y : unsigned(by)) / p.n_blocks),
-        n_tiles((p.topk + keys_per_tile - 1) / keys_per_tile),
-        step(p.index_step) {
+        n_tiles((p.topk + keys_per_tile - 1) / keys_per_tile) {
     const int jblk = (by < 0 ? blockIdx.y : unsigned(by)) % p.n_blocks;
     kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
     vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
@@ -441,7 +443,7 @@ __device__ __forceinline__ void gather_kv_tile(const GatheredAttentionParams& p,
                                                T* sV, int* s_idx) {
   for (int e = threadIdx.x; e < KT * (D / 8); e += 128) {
     const int r = e / (D / 8), c8 = (e % (D / 8)) * 8, i = kt * KT + r;
-    const int m = i < p.topk ? listed_row(p, blk.list[i * blk.step]) : -1;
+    const int m = i < p.topk ? listed_row(p, blk.list, i) : -1;
     const bool ok = m >= 0;
     const size_t off = ok ? size_t(m) * p.kv_stride_n + c8 : 0;
     mma::cp_async_16(sK + r * LD + c8, blk.kg + off, ok);
@@ -921,7 +923,7 @@ __global__ void __launch_bounds__(128 * WG) gathered_attention_fwd_wgmma_kernel(
     const bool full = (kt + 1) * KT <= p.topk;
 #pragma unroll
     for (int i = 0; i < NPIECE; ++i)
-      lnext[i] = kt < n_tiles && (full || i0 + i * RSTEP < p.topk) ? listed_row(p, blk.list[(i0 + i * RSTEP) * blk.step]) : -1;
+      lnext[i] = kt < n_tiles && (full || i0 + i * RSTEP < p.topk) ? listed_row(p, blk.list, i0 + i * RSTEP) : -1;
   };
   fetch_list(0);
   auto load = [&](int kt, bool k, bool v) {
@@ -1170,7 +1172,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
         for (int r = 0; r < NR; ++r)
 #pragma unroll
           for (int i = 0; i < NROW; ++i)
-            m[r][i] = whole || i0 + 32 * i < p.topk ? listed_row(p, list[r][(i0 + 32 * i) * p.index_step]) : -1;
+            m[r][i] = whole || i0 + 32 * i < p.topk ? listed_row(p, list[r], i0 + 32 * i) : -1;
 #pragma unroll
         for (int r = 0; r < NR; ++r) {
           const int st = r * NSK + kt % NSK;

@@ -8,7 +8,8 @@
 //                        dense causal SDPA over the whole memory for shape (b))
 // Timing: CUDA events on the current stream, `warmup` untimed runs, median (and min) of `runs` timed runs,
 // input sets rotated between runs; with --graphs each dysra/torch row gets a "(CUDA graph)" twin timed on graph
-// replays (one graph per input set), the GPU time without launch overhead, as bench_peers.py --graphs times fla. Forward+backward runs use torch::autograd::grad (no accumulation).
+// replays (one graph per input set), the GPU time without launch overhead, as bench_peers.py --graphs times fla.
+// Forward+backward runs use torch::autograd::grad (no accumulation).
 #include "bench/kernels_bench.h"
 #include "bench/timing.h"
 
@@ -87,12 +88,11 @@ struct Reporter {
 /// The eager row of f and, with --graphs, its "(CUDA graph)" row (or a skip saying why it could not be captured).
 void rows(Reporter& rep, const KernelBenchOptions& o, const std::string& op, const std::string& shape,
           const std::string& impl, const std::string& pass, const std::function<void(int)>& f, int n_sets,
-          double flops, double bytes, int warmup = -1) {
-  warmup = warmup < 0 ? o.warmup : warmup;
-  rep.row(op, shape, impl, pass, time_cuda(f, warmup, o.runs), flops, bytes);
+          double flops, double bytes) {
+  rep.row(op, shape, impl, pass, time_cuda(f, o.warmup, o.runs), flops, bytes);
   if (!o.graphs) return;
   try {
-    rep.row(op, shape, impl + " (CUDA graph)", pass, time_cuda_graph(f, n_sets, warmup, o.runs), flops, bytes);
+    rep.row(op, shape, impl + " (CUDA graph)", pass, time_cuda_graph(f, n_sets, o.warmup, o.runs), flops, bytes);
   } catch (const std::exception& e) {
     // (a failed capture leaves torch's CUDA generator marked as capturing, so the run cannot go on: stop with the
     // reason instead of failing at the next random tensor)

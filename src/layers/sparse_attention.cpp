@@ -87,7 +87,7 @@ torch::Tensor SparseAttentionImpl::index_lists(const MixerInputs& inputs, int64_
                 si.sizes());
     return si.to(device).expand({B, H, nb, si.size(3)});
   }
-  if (built_.n_queries != L || built_.memory_len != N || !built_.lists.defined() || built_.lists.device() != device)
+  if (built_.n_queries != L || built_.memory_len != N || built_.lists.device() != device)  // (-1 before the first)
     built_ = {L, N, build_indices(L, N).to(device)};
   return built_.lists.view({1, 1, nb, -1}).expand({B, H, nb, -1});
 }
