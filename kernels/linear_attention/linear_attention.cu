@@ -1056,17 +1056,37 @@ __global__ void __launch_bounds__(LinWgTile<NWG, NST>::kThreads, LinWgTile<NWG, 
   }
 }
 
-// ---- warpgroup segment sums (sm_90a): bf16, d_k 128, no augmentation (see wgmma_sums). The sums of the mma.sync sum
-// kernel above — one fp32 Kᵀ V per part of a segment, the same parts and workspace — from a pure stream: per chunk the K
-// tile and two 64-column V tiles come by TMA (NST stages, one thread issuing, an mbarrier per stage) and each warpgroup
-// adds Kᵀ V of its 64 columns (Kᵀ read MN-major from the K tile, one m64 product per half of the state rows). One block
-// per (b, h, 128 v columns, part): K is read once for both column halves (the mma.sync kernel's two 64-column blocks
-// read it twice), two blocks per SM.
+// ---- warpgroup segment sums (sm_90a): bf16, d_k 128 (see wgmma_sums). The sums of the mma.sync sum kernel above —
+// one fp32 Kᵀ V per part of a segment, the same parts and workspace — from a pure stream: per chunk the K tile and two
+// 64-column V tiles come by TMA (NST stages, one thread issuing, an mbarrier per stage) and each warpgroup adds Kᵀ V of
+// its 64 columns (Kᵀ read MN-major from the K tile, one m64 product per half of the state rows). One block per (b, h,
+// 128 v columns, part): K is read once for both column halves (the mma.sync kernel's two 64-column blocks read it
+// twice), two blocks per SM.
+// The augmentations' vectors (σ = Σ β_t v_t of a contraction, ζ = Σ γ_t k_t of a value augmentation) are summed on the
+// CUDA cores in fp32 from the same shared-memory tiles while the wgmmas run: for σ each warp takes 16 tokens and each
+// lane a pair of the warpgroup's columns; for ζ (block column 0 only) a pair of d per thread, 16 tokens per two warps.
+// The four token groups' partials are added in a fixed order at the end (no atomics).
 struct LinSumTile {
   static constexpr int kStages = 3, kThreads = 256, kMinBlocks = 2;
   static constexpr uint32_t kKBytes = 64 * 256, kVBytes = 2 * 64 * 128;
-  static constexpr size_t smem_bytes() { return 1024 + kStages * (kKBytes + kVBytes) + 8 * kStages; }
+  static constexpr uint32_t kAugBytes = 4 * 128 * sizeof(float);  // partials of σ or ζ: [4 token groups][128]
+  static constexpr size_t smem_bytes() { return 1024 + kStages * (kKBytes + kVBytes) + 8 * kStages + kAugBytes; }
 };
+
+/// x += w_t · (element pair `cp` of row r) for the 16 rows 16·tg .. of a 128B-swizzled tile of 64-element rows (the
+/// pair's bytes 4·cp; weights vec[t0 + r], or ones when vec is null; rows past T weigh 0).
+__device__ __forceinline__ void add_weighted_pairs(float (&x)[2], const uint8_t* tile, int cp, int tg, const float* vec,
+                                                   int t0, int seqlen) {
+#pragma unroll 4
+  for (int i = 0; i < 16; ++i) {
+    const int r = 16 * tg + i;
+    const float w = vec ? (t0 + r < seqlen ? __ldg(vec + t0 + r) : 0.f) : 1.f;
+    const __nv_bfloat162 e =
+        *reinterpret_cast<const __nv_bfloat162*>(tile + wgmma::sw128_offset(r, cp >> 2) + 4 * (cp & 3));
+    x[0] = fmaf(w, __low2float(e), x[0]);
+    x[1] = fmaf(w, __high2float(e), x[1]);
+  }
+}
 
 __global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
     linear_attention_wgmma_sum_kernel(LinearAttentionParams p, const __grid_constant__ CUtensorMap tm_k,
@@ -1079,6 +1099,7 @@ __global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
   uint8_t* sK = smem;                       // [NST] 64 rows × 128 d: regions d 0..63, 64..127
   uint8_t* sV = sK + NST * Tile::kKBytes;   // [NST] 64 rows × 64 columns per warpgroup: two regions
   uint64_t* full = reinterpret_cast<uint64_t*>(sV + NST * Tile::kVBytes);
+  float* sAug = reinterpret_cast<float*>(full + NST);  // [4][128] partials of σ or ζ
   const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3, g8 = lane >> 2, q4 = lane & 3;
   // blockIdx.z = (b, needed segment, part), as in the mma.sync sum kernel
   const int n_need = p.n_segments - 1, sub = blockIdx.z % p.n_sub, sn = (blockIdx.z / p.n_sub) % n_need;
@@ -1092,6 +1113,11 @@ __global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
     end = min(end, first + per);
   }
   const int n_chunks = end - first;
+  // the augmentation's vector (β of a contraction, γ of a value augmentation; null = ones) and this thread's partial
+  const bool sigma_on = p.aug.contract, zeta_on = p.aug.value && blockIdx.x == 0;
+  const float* vec = sigma_on ? p.aug.beta : zeta_on ? p.aug.gamma : nullptr;
+  if (vec) vec += (size_t(b) * p.heads + h) * p.seqlen;
+  float xa[2] = {0.f, 0.f};
   const uint32_t sKa = mma::smem_addr(sK), sVa = mma::smem_addr(sV), full_a = mma::smem_addr(full);
   auto load = [&](int chunk, int buf) {  // rows past T and columns past d_v arrive as zeros
     const int t0 = chunk * C;
@@ -1121,11 +1147,28 @@ __global__ void __launch_bounds__(LinSumTile::kThreads, LinSumTile::kMinBlocks)
     wgmma::fence();
     kt_v_products(acc, dkt, dvb);
     wgmma::commit();
+    if (sigma_on)  // columns 2·lane, + 1 of this warpgroup's 64; tokens 16·warp ..
+      add_weighted_pairs(xa, sV + buf * Tile::kVBytes + wg * C * 128, lane, warp, vec, (first + it) * C, p.seqlen);
+    else if (zeta_on)  // d = 2·(tid % 64), + 1 (region tid % 64 / 32); tokens 16·(tid / 64) ..
+      add_weighted_pairs(xa, sK + buf * Tile::kKBytes + ((tid >> 5) & 1) * C * 128, lane, tid >> 6, vec,
+                         (first + it) * C, p.seqlen);
     wgmma::wait<0>();
     wgmma::fence_operand(acc[0]);
     wgmma::fence_operand(acc[1]);
     if (++buf == NST) buf = 0, phase ^= 1;
     if (++ld_buf == NST) ld_buf = 0;
+  }
+  if (sigma_on || zeta_on) {  // (uniform per block) the token groups' partials, added in order
+    const int group = sigma_on ? warp : tid >> 6, col = sigma_on ? 64 * wg + 2 * lane : 2 * (tid & 63);
+    sAug[group * 128 + col] = xa[0];
+    sAug[group * 128 + col + 1] = xa[1];
+    __syncthreads();
+    if (tid < 128) {
+      const float x = ((sAug[tid] + sAug[128 + tid]) + sAug[256 + tid]) + sAug[384 + tid];
+      float* aug_dst = p.workspace + segment_aug_offset(p, b, h, u);
+      if (sigma_on && vb0 + tid < p.dv) aug_dst[vb0 + tid] = x;  // σ: d_v entries, this block's 128
+      if (zeta_on) aug_dst[tid] = x;                             // ζ: d_k = 128 entries
+    }
   }
   // element 4·nt + i of half hh: row 64·hh + 16·warp + g8 + 8·(i / 2), column 8·nt + 2·q4 + i % 2 (pairs as float2;
   // d_v % 8 == 0, so a pair is wholly inside or outside d_v)
@@ -1191,10 +1234,10 @@ int n_segments(const LinearAttentionParams& p) {
   return int(std::max<int64_t>(P, 1));
 }
 
-/// Whether the segment sums of a call come from the warpgroup sum kernel (unaugmented calls with d_k 128 on the
-/// tensor-core path; DYSRA_LINEAR_ATTENTION_WGMMA_SUMS=0 keeps the mma.sync sum kernel, for A/B timing).
+/// Whether the segment sums of a call come from the warpgroup sum kernel (calls with d_k 128 on the tensor-core path,
+/// augmented or not; DYSRA_LINEAR_ATTENTION_WGMMA_SUMS=0 keeps the mma.sync sum kernel, for A/B timing).
 bool wgmma_sums(const LinearAttentionParams& p) {
-  if (p.dk != 128 || p.aug.contract || p.aug.value) return false;
+  if (p.dk != 128) return false;
   const char* e = std::getenv("DYSRA_LINEAR_ATTENTION_WGMMA_SUMS");
   return !(e && std::string(e) == "0");
 }
@@ -1257,7 +1300,7 @@ cudaError_t launch_mma_aug(LinearAttentionParams p, cudaStream_t stream) {
   const size_t aug_bytes = AUG == kAugNone ? 0 : sizeof(float) * Tile::kAugFloats;
   const dim3 grid((p.dv + Tile::kVCols - 1) / Tile::kVCols, p.heads, p.batch * p.n_segments);
   bool summed = false;
-  if (AUG == kAugNone && DK == 128 && p.n_segments > 1 && !p.workspace_ready && wgmma_sums(p)) {
+  if (DK == 128 && p.n_segments > 1 && !p.workspace_ready && wgmma_sums(p)) {
     CUtensorMap mk, mv;  // (the mma.sync sum kernel below if a map cannot be made)
     if (operand_map(&mk, p, p.k, p.dk) && operand_map(&mv, p, p.v, p.dv)) {
       const dim3 sum_grid((p.dv + 127) / 128, p.heads, p.batch * (p.n_segments - 1) * p.n_sub);

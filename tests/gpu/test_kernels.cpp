@@ -318,10 +318,13 @@ TEST(LinearAttentionCuda, TensorCorePathBf16) {
   // normalised with d_k, d_v in {64, 128}: the normaliser from the kernel's rank-1 augmentations (forward and all
   // gradients, dz0 included), with segments
   run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 128, true, true, false});
-  // unaugmented calls with d_k 128 take their segment sums from the warpgroup sum kernel; the mma.sync one again
+  run_lin_case({torch::kBFloat16, 2, 900, 2, 128, 64, true, true, true});  // σ over d_v 64 of a 128-column block
+  // calls with d_k 128 take their segment sums (and the augmentations' σ, ζ) from the warpgroup sum kernel; the
+  // mma.sync one again
   ::setenv("DYSRA_LINEAR_ATTENTION_WGMMA_SUMS", "0", 1);
   run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 64, false, true, false});
   run_lin_case({torch::kBFloat16, 2, 777, 1, 128, 136, false, true, true});
+  run_lin_case({torch::kBFloat16, 1, 1100, 2, 128, 128, true, true, false});
   ::unsetenv("DYSRA_LINEAR_ATTENTION_WGMMA_SUMS");
 }
 // The warpgroup (wgmma) core (DYSRA_LINEAR_ATTENTION_WGMMA=1 / 2, the default from T = 8192 on: bf16, core calls with
