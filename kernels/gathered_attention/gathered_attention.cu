@@ -1113,15 +1113,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
       wgmma::mbar::init(empty_v + st, 128 * (C / NR));
     }
   }
-  for (int e = tid; e < R * (D / 8); e += Tile::kThreads) {  // Q, by every thread
-    const int r = e / (D / 8), c16 = e % (D / 8);
-    const MmaRow ri = PAIR ? mma_row(p, r % 64, 64, list_block(r / 64)) : mma_row(p, r, R);
-    cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
-  }
-  mma::cp_async_commit();
-  mma::cp_async_wait<0>();
-  wgmma::fence_proxy_async_smem();
-  __syncthreads();  // Q and the initialised barriers are visible
+  __syncthreads();  // the initialised barriers are visible (Q is copied by its consumers after the roles split)
 
   if (wg == 0) {
     // ---- producer: four threads per key row (rows tid / 4 + 32·i of the tile): thread q = tid % 4 copies the 16-byte
@@ -1215,6 +1207,17 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
   // 0 .. 63 of its own list (ring c)
   wgmma::setmaxnreg_inc<Tile::kConsumerRegs>();
   const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
+  // Q: this warpgroup's 128 threads copy rows 64c .. 64c + 63 while the producer already gathers the first tiles (the
+  // first product waits for the later of the two, not for both in turn); named barrier 4 + c: all of them landed
+  for (int e = 64 * c * (D / 8) + (tid - 128 * wg); e < 64 * (c + 1) * (D / 8); e += 128) {
+    const int r = e / (D / 8), c16 = e % (D / 8);
+    const MmaRow ri = PAIR ? mma_row(p, r % 64, 64, list_block(r / 64)) : mma_row(p, r, R);
+    cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
+  }
+  mma::cp_async_commit();
+  mma::cp_async_wait<0>();
+  wgmma::fence_proxy_async_smem();
+  wgmma::named_sync(4 + c, 128);
   const int rc = PAIR ? c : 0, by = list_block(c), rows = PAIR ? 64 : R, lrow0 = PAIR ? row0 - 64 * c : row0;
   int pos[2];
   bool rvalid[2];
