@@ -75,6 +75,12 @@ TEST(Cli, UnknownFlagAndMissingFileExitTwo) {
   EXPECT_EQ(s.code, 2);
 }
 
+TEST(Cli, BenchKernelsRejectsANegativeCooldown) {
+  auto r = run("bench kernels --cooldown-ms -5");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--cooldown-ms"), std::string::npos) << r.out;
+}
+
 TEST(Cli, ConfigPrintsResolvedYamlWithOverrides) {
   dysra::test::TempDir dir;
   auto cfg = dir.file("t.yaml", kTiny);

@@ -10,18 +10,25 @@
 // input sets rotated between runs; with --graphs each dysra/torch row gets a "(CUDA graph)" twin timed on graph
 // replays (one graph per input set), the GPU time without launch overhead, as bench_peers.py --graphs times fla.
 // Forward+backward runs use torch::autograd::grad (no accumulation).
+// Every row also reports the SM clock it ran at (NVML, sampled while it is timed; see gpu_clock.h): under sustained
+// load the card's power cap lowers the clock and the rows that come later run slower, so compare rows at one clock;
+// --cooldown-ms rests the card before each row.
 #include "bench/kernels_bench.h"
+#include "bench/gpu_clock.h"
 #include "bench/timing.h"
 
 #include "dysra/ops/backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -50,33 +57,51 @@ using torch::Tensor;
 struct Reporter {
   std::string device, json_path;
   FILE* json = nullptr;
-  explicit Reporter(const std::string& path) : json_path(path) {
+  int cooldown_ms = 0;
+  std::unique_ptr<ClockMonitor> clock;
+  Reporter(const std::string& path, int cooldown) : json_path(path), cooldown_ms(cooldown) {
     cudaDeviceProp prop{};
     int dev = 0;
     cudaGetDevice(&dev);
     cudaGetDeviceProperties(&prop, dev);
     device = prop.name;
+    char bus[32] = {0};
+    cudaDeviceGetPCIBusId(bus, sizeof bus, dev);
+    clock = std::make_unique<ClockMonitor>(bus);
     if (!path.empty()) json = std::fopen(path.c_str(), "a");
-    std::printf("device: %s\n%-20s %-34s %-18s %-8s %10s %10s %10s %10s\n", device.c_str(), "op", "shape", "impl",
-                "pass", "median_ms", "min_ms", "TFLOP/s", "TB/s");
+    std::printf("device: %s", device.c_str());
+    if (!clock->available()) std::printf(" (SM clock not read: %s)", clock->unavailable_reason().c_str());
+    std::printf("\n%-20s %-34s %-18s %-8s %10s %10s %10s %10s  %s\n", "op", "shape", "impl", "pass", "median_ms",
+                "min_ms", "TFLOP/s", "TB/s", "SM clock while timed");
   }
   ~Reporter() {
     if (json) std::fclose(json);
   }
+  /// Times one row (after the cooldown, if any) with the SM clock sampled meanwhile, and reports it.
   void row(const std::string& op, const std::string& shape, const std::string& impl, const std::string& pass,
-           const Timing& t, double flops, double bytes, const std::string& note = "") {
+           const std::function<Timing()>& time, double flops, double bytes, const std::string& note = "") {
+    if (cooldown_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(cooldown_ms));
+    clock->start();
+    const Timing t = time();
+    const ClockStats c = clock->stop();
     const double tf = flops > 0 ? flops / (t.median_ms * 1e-3) / 1e12 : 0;
     const double tb = bytes > 0 ? bytes / (t.median_ms * 1e-3) / 1e12 : 0;
-    std::printf("%-20s %-34s %-18s %-8s %10.4f %10.4f %10.2f %10.3f %s\n", op.c_str(), shape.c_str(), impl.c_str(),
-                pass.c_str(), t.median_ms, t.min_ms, tf, tb, note.c_str());
+    const std::string clk = format_clock(c);
+    std::printf("%-20s %-34s %-18s %-8s %10.4f %10.4f %10.2f %10.3f  %s%s%s\n", op.c_str(), shape.c_str(), impl.c_str(),
+                pass.c_str(), t.median_ms, t.min_ms, tf, tb, clk.c_str(), clk.empty() || note.empty() ? "" : "; ",
+                note.c_str());
     std::fflush(stdout);
     if (json) {
       std::fprintf(json,
                    "{\"op\":\"%s\",\"shape\":\"%s\",\"impl\":\"%s\",\"pass\":\"%s\",\"median_ms\":%.5f,"
                    "\"min_ms\":%.5f,\"runs\":%d,\"flops\":%.6g,\"bytes\":%.6g,\"tflops\":%.3f,\"tbps\":%.4f,"
-                   "\"device\":\"%s\",\"note\":\"%s\"}\n",
+                   "\"device\":\"%s\",\"note\":\"%s\"",
                    op.c_str(), shape.c_str(), impl.c_str(), pass.c_str(), t.median_ms, t.min_ms, t.runs, flops,
                    bytes, tf, tb, device.c_str(), note.c_str());
+      if (c.valid)
+        std::fprintf(json, ",\"sm_mhz_mean\":%.0f,\"sm_mhz_min\":%u,\"sm_mhz_max\":%u,\"clock_reasons\":\"%s\"",
+                     c.mean_mhz, c.min_mhz, c.max_mhz, describe_clock_reasons(c.reasons).c_str());
+      std::fprintf(json, "}\n");
       std::fflush(json);
     }
   }
@@ -89,10 +114,11 @@ struct Reporter {
 void rows(Reporter& rep, const KernelBenchOptions& o, const std::string& op, const std::string& shape,
           const std::string& impl, const std::string& pass, const std::function<void(int)>& f, int n_sets,
           double flops, double bytes) {
-  rep.row(op, shape, impl, pass, time_cuda(f, o.warmup, o.runs), flops, bytes);
+  rep.row(op, shape, impl, pass, [&] { return time_cuda(f, o.warmup, o.runs); }, flops, bytes);
   if (!o.graphs) return;
   try {
-    rep.row(op, shape, impl + " (CUDA graph)", pass, time_cuda_graph(f, n_sets, o.warmup, o.runs), flops, bytes);
+    rep.row(op, shape, impl + " (CUDA graph)", pass, [&] { return time_cuda_graph(f, n_sets, o.warmup, o.runs); },
+            flops, bytes);
   } catch (const std::exception& e) {
     // (a failed capture leaves torch's CUDA generator marked as capturing, so the run cannot go on: stop with the
     // reason instead of failing at the next random tensor)
@@ -166,10 +192,12 @@ void bench_scan(Reporter& rep, const KernelBenchOptions& o) {
   }
   if (!o.peers) return;
   rep.row("selective_scan", sh.str(), "torch_ref_seq", "fwd",
-          time_cuda([&](int i) {
-            auto s = inputs_of(sets, i);
-            scan_torch_ref(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
-          }, 1, o.runs),
+          [&] {
+            return time_cuda([&](int i) {
+              auto s = inputs_of(sets, i);
+              scan_torch_ref(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+            }, 1, o.runs);
+          },
           0, bytes_fwd, "mamba selective_scan_ref in torch ops");
   if (o.backward) rep.skip("selective_scan", sh.str(), "torch_ref_seq", "fwd+bwd: autograd over L sequential steps (tens of GB of saved state)");
 }
@@ -314,17 +342,20 @@ void bench_gather(Reporter& rep, const KernelBenchOptions& o) {
       torch::NoGradGuard ng;
       auto q = torch::randn({Bn, H, N, D}, bf), k = torch::randn({Bn, H, N, D}, bf), v = torch::randn({Bn, H, N, D}, bf);
       rep.row("gathered_attention", sh.str(), "dense_causal_sdpa", "fwd",
-              time_cuda([&](int) { at::scaled_dot_product_attention(q, k, v, {}, 0.0, true); }, 2, o.runs),
+              [&] {
+                return time_cuda([&](int) { at::scaled_dot_product_attention(q, k, v, {}, 0.0, true); }, 2, o.runs);
+              },
               2.0 * Bn * H * double(N) * N * D, 0, "FLOPs 2·B·H·N²·D (causal)");
     }
   }
   // the card's measured bf16 matmul peak, to state fractions against
   torch::NoGradGuard ng;
   auto a = torch::randn({8192, 8192}, bf), b = torch::randn({8192, 8192}, bf);
-  rep.row("peak", "bf16 matmul 8192^3", "torch.mm", "fwd", time_cuda([&](int) { torch::mm(a, b); }, 3, o.runs),
+  rep.row("peak", "bf16 matmul 8192^3", "torch.mm", "fwd",
+          [&] { return time_cuda([&](int) { torch::mm(a, b); }, 3, o.runs); },
           2.0 * 8192.0 * 8192.0 * 8192.0, 0);
   auto big = torch::empty({int64_t(1) << 30}, bf), dst = torch::empty_like(big);
-  rep.row("peak", "copy 2 GiB", "copy_", "fwd", time_cuda([&](int) { dst.copy_(big); }, 3, o.runs), 0,
+  rep.row("peak", "copy 2 GiB", "copy_", "fwd", [&] { return time_cuda([&](int) { dst.copy_(big); }, 3, o.runs); }, 0,
           2.0 * big.numel() * 2);
 }
 
@@ -340,7 +371,7 @@ int run_kernel_bench(const KernelBenchOptions& o) {
     std::fprintf(stderr, "dysra bench kernels: no CUDA device\n");
     return 2;
   }
-  Reporter rep(o.json_path);
+  Reporter rep(o.json_path, o.cooldown_ms);
   if (wants(o.ops, "selective_scan")) bench_scan(rep, o);
   if (wants(o.ops, "linear_attention")) bench_lin(rep, o);
   if (wants(o.ops, "gathered_attention")) bench_gather(rep, o);

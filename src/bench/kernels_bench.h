@@ -1,6 +1,7 @@
 // dysra/bench/kernels_bench.h (src/bench) — `dysra bench kernels`: the CUDA kernels against the LibTorch-op path of
 // the same op, on one card in one run. CUDA-event timing, warm-up, median of >= 20 runs, inputs rotated over
-// several buffer sets so that L2 does not flatter. Prints a table and writes JSON lines.
+// several buffer sets so that L2 does not flatter. Prints a table and writes JSON lines; each row carries the SM
+// clock it ran at (bench/gpu_clock.h).
 #pragma once
 #include <string>
 
@@ -15,6 +16,7 @@ struct KernelBenchOptions {
   bool quick = false;       ///< small shapes (a smoke test of the harness, not a measurement)
   bool peers = true;        ///< also time the LibTorch-op path of each op (false: dysra's kernels only, for A/B runs)
   bool graphs = false;      ///< also time each dysra/torch call on CUDA-graph replays ("(CUDA graph)" rows: GPU time)
+  int cooldown_ms = 0;      ///< idle the card this long before each row (rows then start at the same clock)
   std::string json_path;    ///< append JSON lines here ("" = only print)
 };
 

@@ -100,6 +100,11 @@ void add_bench_commands(CLI::App& app, std::vector<Command>& out) {
   kc->add_flag("--graphs", k->graphs, "also time each call on CUDA-graph replays (GPU time without launch overhead)");
   kc->add_flag("!--no-backward", k->backward, "forward only");
   kc->add_flag("!--no-peers", k->peers, "time dysra's kernels only, not the LibTorch-op path (A/B runs)");
+  kc->add_option("--cooldown-ms", k->cooldown_ms,
+                 "idle the card this long before each row, so that rows start at the same SM clock (the power cap "
+                 "lowers it under sustained load)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
   out.push_back({kc, [k] { return bench::run_kernel_bench(*k); }});
 
   auto c = std::make_shared<bench::CacheBenchOptions>();
