@@ -8,5 +8,6 @@ int main(int argc, char** argv) {
   o.graphs = std::getenv("BENCH_GRAPHS") != nullptr;
   o.peers = std::getenv("BENCH_NO_PEERS") == nullptr;
   o.json_path = std::getenv("BENCH_JSON") ? std::getenv("BENCH_JSON") : "";
+  o.cooldown_ms = std::getenv("BENCH_COOLDOWN_MS") ? std::atoi(std::getenv("BENCH_COOLDOWN_MS")) : 0;
   return dysra::bench::run_kernel_bench(o);
 }
