@@ -13,16 +13,89 @@ A peer that is not importable is skipped with a message saying why. Prints one J
 per rotated input set, captured after the warm-up): eager Python calls launch several kernels each, and when launching
 takes longer than the GPU work the event times measure the launches, not the kernels. The graph row is the peer's GPU
 time; it is the stricter figure to compare a C++ caller against.
+Each row also carries the SM clock read through NVML when its timing starts and ends ("sm_mhz"; no thread samples in
+between, which could disturb the eager Python rows): the card's power cap lowers the clock under sustained load, so
+compare rows taken at the same clock (see bench/RESULTS.md, session 12). --cooldown-ms rests the card before each row.
 """
 import argparse
+import ctypes
 import json
 import math
+import os
 import sys
+import time
 
 import torch
 
 
+class SmClock:
+    """The SM clock (MHz) and the NVML reasons holding it down, read at a row's start and end; silent (no fields)
+    when NVML cannot be loaded or the device cannot be matched to it."""
+
+    REASONS = ((0x4, "power cap"), (0x20 | 0x40, "thermal"), (0x8, "hardware slowdown"), (0x80, "power brake"),
+               (0x10, "sync boost"), (0x100, "display clock"))
+
+    def __init__(self):
+        self.lib, self.dev, self.why, self.samples = None, None, "", []
+        try:
+            lib = ctypes.CDLL("libnvidia-ml.so.1")
+            if lib.nvmlInit_v2() != 0:
+                raise OSError("nvmlInit_v2 failed")
+            dev = ctypes.c_void_p()
+            props = torch.cuda.get_device_properties(torch.cuda.current_device())
+            if all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
+                bus = f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0".encode()
+                rc = lib.nvmlDeviceGetHandleByPciBusId_v2(ctypes.c_char_p(bus), ctypes.byref(dev))
+            elif torch.cuda.device_count() == 1 and not os.environ.get("CUDA_VISIBLE_DEVICES"):
+                rc = lib.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(0), ctypes.byref(dev))
+            else:
+                raise OSError("cannot match the CUDA device to an NVML device")
+            if rc != 0:
+                raise OSError(f"no NVML handle for the device (NVML error {rc})")
+            self.lib, self.dev = lib, dev
+            self.reasons = getattr(lib, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+                getattr(lib, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+            if self.read() is None:
+                raise OSError("NVML cannot read the SM clock")
+        except Exception as e:  # noqa: BLE001 (no clock is a missing column, not a failed run)
+            self.lib, self.dev, self.why = None, None, f"{type(e).__name__}: {e}"
+
+    def read(self):
+        if self.lib is None:
+            return None
+        mhz, bits = ctypes.c_uint(), ctypes.c_ulonglong()
+        if self.lib.nvmlDeviceGetClockInfo(self.dev, ctypes.c_int(1), ctypes.byref(mhz)) != 0:  # NVML_CLOCK_SM
+            return None
+        if self.reasons is None or self.reasons(self.dev, ctypes.byref(bits)) != 0:
+            bits.value = 0
+        return mhz.value, bits.value
+
+    def start(self):
+        self.samples = [x for x in [self.read()] if x]
+
+    def stop(self):
+        """The row's fields: {"sm_mhz_min", "sm_mhz_max", "clock_reasons"} or {} without NVML."""
+        self.samples += [x for x in [self.read()] if x]
+        if not self.samples:
+            return {}
+        bits = 0
+        for _, b in self.samples:
+            bits |= b
+        return {"sm_mhz_min": min(m for m, _ in self.samples), "sm_mhz_max": max(m for m, _ in self.samples),
+                "clock_reasons": ", ".join(n for m, n in self.REASONS if bits & m)}
+
+
+CLOCK = None  # SmClock, made in main()
+COOLDOWN_MS = 0
+LAST_CLOCK = {}  # the fields of the row timed last (timeit fills it, emit writes it)
+
+
 def timeit(fn, runs, warmup=5):
+    global LAST_CLOCK
+    if COOLDOWN_MS:
+        time.sleep(COOLDOWN_MS / 1000)
+    if CLOCK:
+        CLOCK.start()
     for i in range(warmup):
         fn(i)
     torch.cuda.synchronize()
@@ -34,6 +107,7 @@ def timeit(fn, runs, warmup=5):
         b.record()
         b.synchronize()
         times.append(a.elapsed_time(b))
+    LAST_CLOCK = CLOCK.stop() if CLOCK else {}
     times.sort()
     n = len(times)
     med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
@@ -72,7 +146,7 @@ def emit_graph(args, op, shape, impl, pss, fn, n_sets, flops=0.0):
 def emit(args, op, shape, impl, pss, med, mn, flops=0.0, note=""):
     rec = {"op": op, "shape": shape, "impl": impl, "pass": pss, "median_ms": round(med, 5), "min_ms": round(mn, 5),
            "runs": args.runs, "tflops": round(flops / (med * 1e-3) / 1e12, 3) if flops else 0.0,
-           "device": torch.cuda.get_device_name(), "torch": torch.__version__, "note": note}
+           "device": torch.cuda.get_device_name(), "torch": torch.__version__, "note": note, **LAST_CLOCK}
     line = json.dumps(rec)
     print(line, flush=True)
     if args.json:
@@ -196,13 +270,23 @@ def main():
                     help="fla rows: with and/or without the normaliser (Triton autotunes each shape: ~20-40 s)")
     ap.add_argument("--graphs", action="store_true",
                     help="also time fla and the gathered-attention peers on CUDA-graph replays (their GPU time)")
+    ap.add_argument("--cooldown-ms", type=int, default=0,
+                    help="idle the card this long before each row, so that rows start at the same SM clock")
     args = ap.parse_args()
+    if args.cooldown_ms < 0:
+        print("bench_peers: --cooldown-ms must be >= 0", file=sys.stderr)
+        return 2
     if args.runs < 20 and not args.quick:
         print("bench_peers: --runs must be >= 20 for a measurement", file=sys.stderr)
         return 2
     if not torch.cuda.is_available():
         print("bench_peers: no CUDA device", file=sys.stderr)
         return 2
+    global CLOCK, COOLDOWN_MS
+    CLOCK, COOLDOWN_MS = SmClock(), args.cooldown_ms
+    if CLOCK.lib is None:
+        print(f"bench_peers: SM clock not read ({CLOCK.why})", file=sys.stderr)
+        CLOCK = None
     for name, fn in (("mamba", bench_mamba), ("fla", bench_fla), ("sdpa", bench_sdpa)):
         if name in args.only.split(","):
             fn(args)
