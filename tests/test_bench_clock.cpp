@@ -1,7 +1,10 @@
-// The benchmark's SM-clock report (src/bench/gpu_clock.h): sample summaries, reason names, the row text, and a
-// monitor that cannot load NVML (it must say why and time nothing, not fail). The NVML path runs in
-// tests/gpu/test_bench_clock.cpp.
+// The benchmark's SM-clock report (src/bench/gpu_clock.h): sample summaries, reason names, the row text, a monitor
+// that cannot load NVML (it must say why and time nothing, not fail), and the monitor's loading and sampling against
+// a stand-in NVML (tests/support/fake_nvml.cpp). Against the real NVML: tests/gpu/test_bench_clock.cpp.
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 
 #include "bench/gpu_clock.h"
 
@@ -46,4 +49,33 @@ TEST(BenchClock, WithoutNvmlSaysWhyAndTimesNothing) {
   m.start();
   EXPECT_FALSE(m.stop().valid);
   EXPECT_FALSE(m.stop().valid);  // (a stop without a start)
+}
+
+TEST(BenchClock, SamplesAStandInNvml) {
+  // the stand-in's clock reads 1980 MHz twice (the constructor's probe, start()'s first sample), then 1620 MHz with
+  // the power cap: the samples on the thread and the one at stop() must see it
+  ClockMonitor m("0000:19:00.0", DYSRA_FAKE_NVML_PATH, 1);
+  ASSERT_TRUE(m.available()) << m.unavailable_reason();
+  EXPECT_EQ(m.unavailable_reason(), "");
+  m.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const ClockStats s = m.stop();
+  ASSERT_TRUE(s.valid);
+  EXPECT_GE(s.samples, 3);
+  EXPECT_EQ(s.max_mhz, 1980u);
+  EXPECT_EQ(s.min_mhz, 1620u);
+  EXPECT_LT(s.mean_mhz, 1980.0);
+  EXPECT_EQ(dysra::bench::describe_clock_reasons(s.reasons), "power cap");
+  // a second row starts afresh
+  m.start();
+  const ClockStats t = m.stop();
+  ASSERT_TRUE(t.valid);
+  EXPECT_EQ(t.max_mhz, 1620u);
+  EXPECT_GE(t.samples, 2);
+}
+
+TEST(BenchClock, AStandInNvmlWithoutTheDeviceSaysWhich) {
+  ClockMonitor m("0000:42:00.0", DYSRA_FAKE_NVML_PATH, 1);
+  EXPECT_FALSE(m.available());
+  EXPECT_NE(m.unavailable_reason().find("0000:42:00.0"), std::string::npos) << m.unavailable_reason();
 }
