@@ -21,10 +21,14 @@ if has kernels; then
   log "kernel tests under compute-sanitizer"
   timeout 120 bash scripts/gpu_kernels_check.sh "$(dirname "$B")/tests/dysra_gpu_tests" >> "$O/suite.log" 2>&1 || log "kernel check failed"
   log "kernel bench"
-  # (--graphs: each side also timed on CUDA-graph replays, its GPU time without launch overhead; compare those rows)
-  timeout 300 "$B" bench kernels --warmup 3 --runs 20 --graphs --json "$O/kernels.jsonl" >> "$O/suite.log" 2>&1 ||
-    log "kernel bench failed"
-  timeout 240 python3 scripts/bench_peers.py --graphs --json "$O/peers.jsonl" >> "$O/suite.log" 2>&1 || log "peers failed"
+  # (--graphs: each side also timed on CUDA-graph replays, its GPU time without launch overhead; compare those rows.
+  # Every row carries the SM clock it ran at: compare rows at one clock. DYSRA_SUITE_COOLDOWN_MS rests the card before
+  # each row, at ~2 s per row, about 60 rows in all: raise the stage limits with it)
+  CD="${DYSRA_SUITE_COOLDOWN_MS:-0}"
+  timeout $((300 + 35 * CD / 1000)) "$B" bench kernels --warmup 3 --runs 20 --graphs --cooldown-ms "$CD" \
+    --json "$O/kernels.jsonl" >> "$O/suite.log" 2>&1 || log "kernel bench failed"
+  timeout $((240 + 30 * CD / 1000)) python3 scripts/bench_peers.py --graphs --cooldown-ms "$CD" --json "$O/peers.jsonl" \
+    >> "$O/suite.log" 2>&1 || log "peers failed"
 fi
 # background: the MQAR sweep (many small runs share the GPU), passkey and WordNet training
 if has sweep; then
