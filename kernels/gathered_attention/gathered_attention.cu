@@ -69,6 +69,11 @@ __device__ __forceinline__ RowInfo row_info(const GatheredAttentionParams& p, in
   return ri;
 }
 
+/// The list of query block jblk of kv head g in batch b: its entries read through listed_row.
+__device__ __forceinline__ const int32_t* list_of(const GatheredAttentionParams& p, int b, int g, int jblk) {
+  return p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk * p.index_step;
+}
+
 /// Entry i of a list (int32 or int64 read by its low word: p.index_step words per entry) as a memory row: -1 (padding)
 /// for negative entries and for entries >= N, so that no kernel reads outside the memory whether or not the caller
 /// range-checked the list (GatheredAttentionOptions::check_indices).
@@ -83,7 +88,7 @@ __device__ __forceinline__ void load_indices(const GatheredAttentionParams& p, i
   const int tid = threadIdx.x;
   if (tid < kKeys) {
     const int e = kt * kKeys + tid;
-    const int32_t* list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk * p.index_step;
+    const int32_t* list = list_of(p, b, g, jblk);
     s_idx[tid] = e < p.topk ? listed_row(p, list, e) : -1;
   }
 }
@@ -408,7 +413,7 @@ struct MmaBlock {
     const int jblk = (by < 0 ? blockIdx.y : unsigned(by)) % p.n_blocks;
     kg = static_cast<const T*>(p.k) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
     vg = static_cast<const T*>(p.v) + size_t(b) * p.kv_stride_b + size_t(g) * p.kv_stride_h;
-    list = p.indices + ((size_t(b) * p.kv_heads + g) * p.n_blocks + jblk) * p.topk * p.index_step;
+    list = list_of(p, b, g, jblk);
   }
 };
 
