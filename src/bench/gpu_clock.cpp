@@ -41,15 +41,11 @@ std::string describe_clock_reasons(uint64_t reasons) {
 std::string format_clock(const ClockStats& s) {
   if (!s.valid) return "";
   char buf[64];
-  if (s.min_mhz == s.max_mhz)
-    std::snprintf(buf, sizeof buf, "%u MHz", s.min_mhz);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f MHz (%u-%u", s.mean_mhz, s.min_mhz, s.max_mhz);
-  std::string out = buf;
+  std::snprintf(buf, sizeof buf, "%.0f MHz", s.mean_mhz);  // (one clock throughout: the mean is that clock)
+  std::string detail = s.min_mhz == s.max_mhz ? "" : std::to_string(s.min_mhz) + "-" + std::to_string(s.max_mhz);
   const std::string why = describe_clock_reasons(s.reasons);
-  if (s.min_mhz == s.max_mhz)
-    return why.empty() ? out : out + " (" + why + ")";
-  return out + (why.empty() ? ")" : ", " + why + ")");
+  if (!why.empty()) detail += (detail.empty() ? "" : ", ") + why;
+  return detail.empty() ? std::string(buf) : std::string(buf) + " (" + detail + ")";
 }
 
 // ------------------------------------------------------------------------------------------------ monitor
