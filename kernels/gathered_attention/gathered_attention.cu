@@ -28,6 +28,7 @@
 // else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
 #include <climits>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -515,14 +516,26 @@ __device__ __forceinline__ void finish_rows(const GatheredAttentionParams& p, in
 /// fragments) of base-2 scaled, masked scores whose per-lane row maxima are `mx`: reduces the maxima over the row's
 /// four lanes, moves the running max and sum and turns sc into P = exp2(s − max) (SCALE: exp2(s·scale − max), for
 /// scores not yet scaled whose maxima mx are); alpha: the factor that moves the output rows to the new max (rescale_rows).
-template <int NS = 8, bool SCALE = false>
+/// LAZY: the running max moves only when the tile's max exceeds it by more than `slack` (base 2), and alpha is then
+/// exactly 1: P stays <= 2^slack, the sum and the output rows share the stale max, so the result is the same while
+/// the caller can skip rescaling rows whose max did not move (after the first tiles, nearly all of them).
+template <int NS = 8, bool SCALE = false, bool LAZY = false>
 __device__ __forceinline__ void online_softmax_p(float (&sc)[NS][4], float (&mx)[2], float (&m_run)[2],
-                                                 float (&l_run)[2], float (&alpha)[2], float scale = 1.f) {
+                                                 float (&l_run)[2], float (&alpha)[2], float scale = 1.f,
+                                                 float slack = 0.f) {
   float mref[2];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
     mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+    if (LAZY) {
+      const bool move = mx[hf] > m_run[hf] + slack;  // (m_run = -inf: any finite max moves it)
+      const float m_new = move ? mx[hf] : m_run[hf];
+      mref[hf] = m_new == -INFINITY ? 0.f : m_new;
+      alpha[hf] = move ? fast_exp2(m_run[hf] - mref[hf]) : 1.f;
+      m_run[hf] = m_new;
+      continue;
+    }
     const float m_new = fmaxf(m_run[hf], mx[hf]);
     mref[hf] = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: exp2(-inf - 0) = 0
     alpha[hf] = fast_exp2(m_run[hf] - mref[hf]);
@@ -836,10 +849,10 @@ __device__ __forceinline__ void issue_pv(float (&o)[64], const uint32_t (&pa)[KE
 /// Online softmax of one key tile on the S accumulators, masking padding and causal positions through the tile's
 /// list entries `ib`: moves the running max / sum, turns sc into P (fp32) and gives the output rows' factor alpha.
 /// `unmasked`: the caller knows that nothing in the tile is masked (and qk_scale > 0).
-template <int NS = 8>
+template <int NS = 8, bool LAZY = false>
 __device__ __forceinline__ void softmax_scores(float (&sc)[NS][4], const int* ib, const float* bias, const int (&pos)[2],
                                                bool causal, float qk_scale, float (&m_run)[2], float (&l_run)[2],
-                                               int q4, float (&alpha)[2], bool unmasked = false) {
+                                               int q4, float (&alpha)[2], bool unmasked = false, float slack = 0.f) {
   float mx[2] = {-INFINITY, -INFINITY};
   if (unmasked) {  // no padding in the tile, not causal, qk_scale > 0: the max of the raw scores, scaled in the exp
 #pragma unroll
@@ -848,7 +861,7 @@ __device__ __forceinline__ void softmax_scores(float (&sc)[NS][4], const int* ib
       for (int i = 0; i < 4; ++i) mx[i >> 1] = fmaxf(mx[i >> 1], sc[nt][i]);
     mx[0] *= qk_scale;
     mx[1] *= qk_scale;
-    online_softmax_p<NS, true>(sc, mx, m_run, l_run, alpha, qk_scale);
+    online_softmax_p<NS, true, LAZY>(sc, mx, m_run, l_run, alpha, qk_scale, slack);
     return;
   }
   if (!causal) {  // one fma per score: the key's bias is 0, or -inf for padding
@@ -874,7 +887,7 @@ __device__ __forceinline__ void softmax_scores(float (&sc)[NS][4], const int* ib
       }
     }
   }
-  online_softmax_p<NS>(sc, mx, m_run, l_run, alpha);
+  online_softmax_p<NS, false, LAZY>(sc, mx, m_run, l_run, alpha, 1.f, slack);
 }
 
 /// softmax_scores, then o rescaled and P returned as A fragments.
@@ -1088,7 +1101,7 @@ struct GaWsTile {
 
 template <typename T, int C, int KT, bool OVL = false, bool PAIR = false>
 __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, KT, PAIR>::kMinBlocks)
-    gathered_attention_fwd_ws_kernel(GatheredAttentionParams p) {
+    gathered_attention_fwd_ws_kernel(GatheredAttentionParams p, float slack) {
   using Tile = GaWsTile<C, KT, PAIR>;
   constexpr int R = Tile::kRows, D = 128, NSK = Tile::kStagesK, NSV = Tile::kStagesV, NS = KT / 8, NR = Tile::kRings;
   extern __shared__ uint8_t smem_raw[];
@@ -1261,6 +1274,10 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
   auto turn_end = [&](int kt) {
     if (C == 2 && !(c == 1 && kt == n_tiles - 1)) wgmma::named_arrive(2 - c, 256);
   };
+  // rows whose running max did not move have alpha exactly 1 (lazy max): skip the multiply when the whole warp's do
+  auto rescale_if_moved = [&](float (&acc)[16][4], const float (&a)[2]) {
+    if (__any_sync(0xffffffffu, a[0] != 1.f || a[1] != 1.f)) rescale_rows<16>(acc, a);
+  };
   if (!OVL) {
     for (int kt = 0; kt < n_tiles; ++kt) {
       const int st = kt % NSK, sv = kt % NSV;
@@ -1274,10 +1291,10 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
       wgmma::fence_operand(o_flat);
       if (kt > 0) wgmma::mbar::arrive(r_empty_v + (kt - 1) % NSV);
       float alpha[2];
-      softmax_scores<NS>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
-                         unmasked(st));
+      softmax_scores<NS, true>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+                         unmasked(st), slack);
       wgmma::mbar::arrive(r_empty_k + st);  // (after the softmax: it reads the stage's list entries)
-      rescale_rows<16>(o, alpha);
+      rescale_if_moved(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
       wgmma::mbar::wait(r_full_v + sv, phase_v(kt));
       wgmma::fence_proxy_async_smem();
@@ -1292,7 +1309,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
     turn_end(0);
     wgmma::wait<0>();
     wgmma::fence_operand(sc_flat);
-    softmax_scores<NS>(sc, r_idx, r_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0));  // (o = 0)
+    softmax_scores<NS, true>(sc, r_idx, r_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0), slack);  // (o = 0)
     wgmma::mbar::arrive(r_empty_k);
     mma::c_to_a<T, NS / 2>(pa, sc);
     for (int kt = 1; kt < n_tiles; ++kt) {
@@ -1306,13 +1323,13 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
       turn_end(kt);
       wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
       wgmma::fence_operand(sc_flat);
-      softmax_scores<NS>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
-                         unmasked(st));
+      softmax_scores<NS, true>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
+                         unmasked(st), slack);
       wgmma::mbar::arrive(r_empty_k + st);  // (after the softmax: it reads the stage's list entries)
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
       wgmma::mbar::arrive(r_empty_v + sp);
-      rescale_rows<16>(o, alpha);
+      rescale_if_moved(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
     }
     const int sl = (n_tiles - 1) % NSV;
@@ -1401,6 +1418,14 @@ int wgmma_mode(const GatheredAttentionParams& p) {
   return 3;
 }
 
+/// How far (base 2) a row's running max may lag the scores before the warp-specialised forward moves it and rescales
+/// the row's output (flash-attention-4's lazy rescaling): 8 by default (P <= 256); DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK
+/// sets it within [0, 15] (0: the exact running max, rows rescaled only when it moves; 15 keeps P = 2^15 within fp16).
+float ws_max_slack() {
+  const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK");
+  return e ? std::min(15.f, std::max(0.f, std::strtof(e, nullptr))) : 8.f;
+}
+
 template <typename T, int C, int KT, bool OVL = false, bool PAIR = false>
 cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream) {
   using Tile = GaWsTile<C, KT, PAIR>;
@@ -1410,7 +1435,7 @@ cudaError_t launch_fwd_ws(const GatheredAttentionParams& p, cudaStream_t stream)
   const int group = p.heads / p.kv_heads;
   const dim3 grid = PAIR ? dim3(1, p.n_blocks * p.kv_heads / 2, p.batch)
                          : dim3((group * p.block_q + Tile::kRows - 1) / Tile::kRows, p.n_blocks * p.kv_heads, p.batch);
-  kernel<<<grid, Tile::kThreads, smem, stream>>>(p);
+  kernel<<<grid, Tile::kThreads, smem, stream>>>(p, ws_max_slack());
   return cudaGetLastError();
 }
 

@@ -382,6 +382,7 @@ struct GatherCase {
   bool padded = true;  // ~1/9 of the list entries are padding (-1); false: none (whole tiles take unmasked softmax)
   bool out_of_range = false;  // ~1/8 of the entries >= N, unchecked (check_indices off): must act as padding
   bool idx32 = false;         // int32 indices (int64 otherwise: the kernels read both in place)
+  bool growing = false;       // key rows scaled by 1 + 6 n / N and lists sorted: each row's max climbs tile by tile
 };
 
 void run_gather_case(const GatherCase& c) {
@@ -389,17 +390,20 @@ void run_gather_case(const GatherCase& c) {
                                     << c.hkv << " N" << c.n << " D" << c.d << " K" << c.k << " block_q" << c.block_q
                                     << " causal" << c.causal << " offset" << c.offset << " noncontig" << c.noncontig
                                     << " padded" << c.padded << " out_of_range" << c.out_of_range
-                                    << " idx32" << c.idx32);
+                                    << " idx32" << c.idx32 << " growing" << c.growing);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   // strided q: a view into wider rows (at an offset of 8 elements, so 16-byte aligned rows stay aligned)
   Tensor qbig = cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d + 16}, f64), c.dtype);
   Tensor q = c.noncontig ? qbig.narrow(-1, 8, c.d) : cuda_leaf(torch::randn({c.b, c.tq, c.h, c.d}, f64), c.dtype);
   Tensor kv_packed = cuda_leaf(torch::randn({c.b, c.n, c.hkv, 2, c.d}, f64), c.dtype);
-  Tensor k = c.noncontig ? kv_packed.select(3, 0) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
+  Tensor k64 = torch::randn({c.b, c.n, c.hkv, c.d}, f64);
+  if (c.growing) k64 *= (1 + 6 * torch::arange(c.n, f64) / c.n).view({1, c.n, 1, 1});
+  Tensor k = c.noncontig ? kv_packed.select(3, 0) : cuda_leaf(k64, c.dtype);
   Tensor v = c.noncontig ? kv_packed.select(3, 1) : cuda_leaf(torch::randn({c.b, c.n, c.hkv, c.d}, f64), c.dtype);
   const int64_t nb = (c.tq + c.block_q - 1) / c.block_q;
   auto idx = torch::randint(c.padded ? -c.n / 8 : 0, c.n, {c.b, c.hkv, nb, c.k}, torch::kInt64);  // may repeat
   idx = idx.clamp_min(-1);
+  if (c.growing) idx = std::get<0>(idx.sort(-1));
   Tensor ref_idx = idx;
   if (c.out_of_range) {  // entries N .. 2^31 - 1, which the kernels must ignore (as the reference ignores -1)
     auto bad = torch::rand(idx.sizes()) < 0.125;
@@ -494,6 +498,22 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_KEYS");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_PAIR");
+}
+// The warp-specialised forward's lazy running max (a row's max moves only when a tile's max exceeds it by more than
+// the slack, 8 by default in base 2; otherwise P may reach 2^slack and the rows skip the rescale): keys whose scale
+// grows along the sorted lists make each row's max climb by more than the slack several times. Slack 0 (the exact max,
+// rescaled only when it moves) and 15 (the largest: P up to 2^15 still fits fp16) too.
+TEST(GatheredAttentionCuda, LazyMaxRescale) {
+  REQUIRE_CUDA();
+  for (const char* slack : {"", "0", "15"}) {
+    SCOPED_TRACE(std::string("DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK=") + slack);
+    if (*slack) ::setenv("DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK", slack, 1);
+    // 64-row lists (one consumer, 64-key tiles) and 128-row lists (two consumers, 128-key tiles), GQA
+    run_gather_case({torch::kBFloat16, 1, 256, 4, 2, 3000, 128, 700, 64, false, 0, false, false, false, false, true});
+    run_gather_case({torch::kBFloat16, 1, 256, 4, 2, 3000, 128, 700, 128, false, 0, true, true, false, false, true});
+    run_gather_case({torch::kFloat16, 1, 200, 4, 4, 2000, 128, 500, 100, true, 1800, false, true, false, false, true});
+    ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK");
+  }
 }
 // check_indices (default): an entry >= N is an error naming it; off: such entries are ignored like padding on every
 // kernel path (fp32 CUDA-core, mma.sync D 64, warp-specialised wgmma D 128 with 64- and 128-row lists), with int64
