@@ -96,6 +96,9 @@ __device__ __forceinline__ void mma_m64n64k16_ss(float (&d)[32], uint64_t desc_a
 template <typename T>
 __device__ __forceinline__ void mma_m64n64k16_rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
                                                     int scale_d);
+/// acc (64×64) (+)= A·B, A in registers, B K-major in shared memory (S = Q Kᵀ with Q held in registers).
+template <typename T>
+__device__ __forceinline__ void mma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b, int scale_d);
 /// acc (64×128) (+)= A·B, A in registers, B MN-major in shared memory ("transposed": imm-trans-b = 1).
 template <typename T>
 __device__ __forceinline__ void mma_m64n128k16_rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
@@ -128,13 +131,12 @@ __device__ __forceinline__ void mma_m64n8k16_ss_t(float (&d)[4], uint64_t desc_a
                  : DYSRA_WGMMA_ACC32_OUT                                                                       \
                  : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                                    \
   }
-#define DYSRA_WGMMA_RS_M64N64K16_TB(T, PTX)                                                                    \
+#define DYSRA_WGMMA_RS_M64N64K16(T, PTX, NAME, TBS)                                                            \
   template <>                                                                                                  \
-  __device__ __forceinline__ void mma_m64n64k16_rs_tb<T>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b, \
-                                                       int scale_d) {                                          \
+  __device__ __forceinline__ void NAME<T>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b, int scale_d) { \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                  \
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " " DYSRA_WGMMA_ACC32_REGS           \
-                 ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                                  \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " " DYSRA_WGMMA_ACC32_REGS          \
+                 ", {%32, %33, %34, %35}, %36, p, 1, 1, " TBS ";\n}\n"                                         \
                  : DYSRA_WGMMA_ACC32_OUT                                                                       \
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));                     \
   }
@@ -154,9 +156,11 @@ DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 0, "0", "0")
 DYSRA_WGMMA_SS_M64N64K16_T(__half, "f16", 0, 0, "0", "0")
 DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 0, 1, "0", "1")
 DYSRA_WGMMA_SS_M64N64K16_T(__nv_bfloat16, "bf16", 1, 1, "1", "1")
-DYSRA_WGMMA_RS_M64N64K16_TB(__nv_bfloat16, "bf16")
+DYSRA_WGMMA_RS_M64N64K16(__nv_bfloat16, "bf16", mma_m64n64k16_rs_tb, "1")
+DYSRA_WGMMA_RS_M64N64K16(__nv_bfloat16, "bf16", mma_m64n64k16_rs, "0")
+DYSRA_WGMMA_RS_M64N64K16(__half, "f16", mma_m64n64k16_rs, "0")
 #undef DYSRA_WGMMA_SS_M64N64K16_T
-#undef DYSRA_WGMMA_RS_M64N64K16_TB
+#undef DYSRA_WGMMA_RS_M64N64K16
 #undef DYSRA_WGMMA_ACC32_OUT
 #undef DYSRA_WGMMA_ACC32_REGS
 

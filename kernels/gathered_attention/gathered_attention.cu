@@ -834,6 +834,35 @@ __device__ __forceinline__ void issue_qk(float (&sc)[N / 2], uint64_t dq, uint64
   wgmma::commit();
 }
 
+/// issue_qk with this warpgroup's Q rows in registers (qa: the A fragments of k-steps 0 .. 7, load_q_frags): only the
+/// K tile (64 keys) is read from shared memory.
+template <typename T>
+__device__ __forceinline__ void issue_qk_rs(float (&sc)[32], const uint32_t (&qa)[8][4], uint64_t dk) {
+  wgmma::fence_operand(sc);
+  wgmma::fence();
+#pragma unroll
+  for (int s = 0; s < 8; ++s)
+    wgmma::mma_m64n64k16_rs<T>(sc, qa[s], dk + (((s / 4) * 64u * 128 + (s % 4) * 32) >> 4), s > 0 ? 1 : 0);
+  wgmma::commit();
+}
+
+/// A warp's 16 query rows row0 .. row0 + 15 of the block (of `rows`) as the A fragments of the 8 k-steps of S = Q Kᵀ
+/// (D = 128), read straight from q (rows past the block's queries: zeros).
+template <typename T>
+__device__ __forceinline__ void load_q_frags(const GatheredAttentionParams& p, int b, int row0, int rows, int lane,
+                                             uint32_t (&qa)[8][4]) {
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const MmaRow ri = mma_row(p, row0 + (lane >> 2) + 8 * hf, rows);
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(q_row_src<T>(p, b, ri, 2 * (lane & 3)));
+#pragma unroll
+    for (int s = 0; s < 8; ++s) {
+      qa[s][hf] = ri.valid ? __ldg(src + 8 * s) : 0u;          // d 16s + 2q, + 1
+      qa[s][2 + hf] = ri.valid ? __ldg(src + 8 * s + 4) : 0u;  // d 16s + 8 + 2q, + 1
+    }
+  }
+}
+
 /// o (64 rows × 128) += P V, issued and committed: k-step s covers keys 16s .. 16s+15 (2048 bytes at 2048·s of each
 /// region of the V tile); the leading byte offset steps to the second region (d 64 .. 127). dv: the V tile's
 /// descriptor (make_desc_sw128(·, 64·128, 1024)).
@@ -1084,14 +1113,16 @@ struct GaWsTile {
   // K stages outnumber V stages: the K of a tile is needed a whole tile before its V (the overlapped loop issues
   // P V of tile j with S of tile j + 1), so the extra K stages let the producer gather two tiles ahead; what fits:
   // two consumers (one block per SM): 3 K + 2 V stages of 128 keys or 6 + 4 of 64 (paired lists: 3 + 2 per list);
-  // one consumer (two blocks per SM): 3 + 2 of 64
+  // one consumer (two blocks per SM): 3 + 3 of 64, the sixth in the room of Q, which stays in registers
   static constexpr int kStagesK = KT == 128 || PAIR ? 3 : (C == 2 ? 6 : 3);
-  static constexpr int kStagesV = KT == 128 || PAIR ? 2 : (C == 2 ? 4 : 2);
+  static constexpr int kStagesV = KT == 128 || PAIR ? 2 : (C == 2 ? 4 : 3);
   // per-thread registers: launch cap 65536 / (threads · blocks), rounded down to 8; the producer keeps 64 and its
   // share goes to the consumers
   static constexpr int kCap = (65536 / (kThreads * kMinBlocks)) / 8 * 8, kProducerRegs = 64;
   static constexpr int kConsumerRegs = ((kCap * (C + 1) - kProducerRegs) / C) / 8 * 8;
-  static constexpr uint32_t kQBytes = uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
+  // one consumer: its Q rows stay in registers (S = Q Kᵀ reads only K from shared memory)
+  static constexpr bool kQRegs = C == 1;
+  static constexpr uint32_t kQBytes = kQRegs ? 0u : uint32_t(kRows) * 256, kTileBytes = uint32_t(kKeys) * 256;
   static constexpr size_t smem_bytes() {
     return 1024 + kQBytes +
            kRings * (size_t(kStagesK + kStagesV) * kTileBytes + 2 * 4 * size_t(kStagesK) * kKeys +
@@ -1225,17 +1256,23 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
   // 0 .. 63 of its own list (ring c)
   wgmma::setmaxnreg_inc<Tile::kConsumerRegs>();
   const int c = wg - 1, cw = warp - 4, g8 = lane >> 2, q4 = lane & 3, row0 = cw * 16;
-  // Q: this warpgroup's 128 threads copy rows 64c .. 64c + 63 while the producer already gathers the first tiles (the
-  // first product waits for the later of the two, not for both in turn); named barrier 4 + c: all of them landed
-  for (int e = 64 * c * (D / 8) + (tid - 128 * wg); e < 64 * (c + 1) * (D / 8); e += 128) {
-    const int r = e / (D / 8), c16 = e % (D / 8);
-    const MmaRow ri = PAIR ? mma_row(p, r % 64, 64, list_block(r / 64)) : mma_row(p, r, R);
-    cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
+  // Q: one consumer holds its rows as A fragments in registers (loaded under the producer's first gathers); two copy
+  // theirs (rows 64c .. 64c + 63) into sQ while the producer already gathers the first tiles (the first product waits
+  // for the later of the two, not for both in turn); named barrier 4 + c: all of them landed
+  uint32_t qa[Tile::kQRegs ? 8 : 1][4];
+  if constexpr (Tile::kQRegs) {
+    load_q_frags<T>(p, b, row0, R, lane, qa);
+  } else {
+    for (int e = 64 * c * (D / 8) + (tid - 128 * wg); e < 64 * (c + 1) * (D / 8); e += 128) {
+      const int r = e / (D / 8), c16 = e % (D / 8);
+      const MmaRow ri = PAIR ? mma_row(p, r % 64, 64, list_block(r / 64)) : mma_row(p, r, R);
+      cp_row_chunk_sw128(sQ, R, r, c16, q_row_src<T>(p, b, ri, c16 * 8), ri.valid);
+    }
+    mma::cp_async_commit();
+    mma::cp_async_wait<0>();
+    wgmma::fence_proxy_async_smem();
+    wgmma::named_sync(4 + c, 128);
   }
-  mma::cp_async_commit();
-  mma::cp_async_wait<0>();
-  wgmma::fence_proxy_async_smem();
-  wgmma::named_sync(4 + c, 128);
   const int rc = PAIR ? c : 0, by = list_block(c), rows = PAIR ? 64 : R, lrow0 = PAIR ? row0 - 64 * c : row0;
   int pos[2];
   bool rvalid[2];
@@ -1263,6 +1300,13 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
                  dv0 = wgmma::make_desc_sw128(sV + rc * NSV * Tile::kTileBytes, uint32_t(KT) * 128, 1024);
   auto dk = [&](int st) { return dk0 + ((st * Tile::kTileBytes) >> 4); };
   auto dv = [&](int st) { return dv0 + ((st * Tile::kTileBytes) >> 4); };
+  auto issue_s = [&](int st) {  // S of the K tile in stage st, issued and committed
+    if constexpr (Tile::kQRegs) {
+      issue_qk_rs<T>(sc_flat, qa, dk(st));
+    } else {
+      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+    }
+  };
   auto phase_k = [&](int kt) { return uint32_t((kt / NSK) & 1); };
   auto phase_v = [&](int kt) { return uint32_t((kt / NSV) & 1); };
   // ping-pong: consumer c issues after named barrier 1 + c, then lets the other one go (barrier 2 - c); consumer 1
@@ -1284,7 +1328,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
       wgmma::mbar::wait(r_full_k + st, phase_k(kt));
       wgmma::fence_proxy_async_smem();
       turn_begin();
-      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+      issue_s(st);
       turn_end(kt);
       wgmma::wait<0>();  // S of tile kt and P V of tile kt - 1
       wgmma::fence_operand(sc_flat);
@@ -1292,7 +1336,7 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
       if (kt > 0) wgmma::mbar::arrive(r_empty_v + (kt - 1) % NSV);
       float alpha[2];
       softmax_scores<NS, true>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
-                         unmasked(st), slack);
+                               unmasked(st), slack);
       wgmma::mbar::arrive(r_empty_k + st);  // (after the softmax: it reads the stage's list entries)
       rescale_if_moved(o, alpha);
       mma::c_to_a<T, NS / 2>(pa, sc);
@@ -1305,11 +1349,12 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
     wgmma::mbar::wait(r_full_k, 0);
     wgmma::fence_proxy_async_smem();
     turn_begin();
-    issue_qk<T, R, KT>(sc_flat, dq, dk(0));
+    issue_s(0);
     turn_end(0);
     wgmma::wait<0>();
     wgmma::fence_operand(sc_flat);
-    softmax_scores<NS, true>(sc, r_idx, r_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0), slack);  // (o = 0)
+    softmax_scores<NS, true>(sc, r_idx, r_bias, pos, p.causal, qk_scale, m_run, l_run, q4, alpha, unmasked(0),
+                             slack);  // (o = 0)
     wgmma::mbar::arrive(r_empty_k);
     mma::c_to_a<T, NS / 2>(pa, sc);
     for (int kt = 1; kt < n_tiles; ++kt) {
@@ -1318,13 +1363,13 @@ __global__ void __launch_bounds__(GaWsTile<C, KT, PAIR>::kThreads, GaWsTile<C, K
       wgmma::mbar::wait(r_full_v + sp, phase_v(kt - 1));
       wgmma::fence_proxy_async_smem();
       turn_begin();
-      issue_qk<T, R, KT>(sc_flat, dq, dk(st));
+      issue_s(st);
       issue_pv<T, KT>(o_flat, pa, dv(sp));
       turn_end(kt);
       wgmma::wait<1>();  // S of tile kt; P V of tile kt - 1 runs on under the softmax
       wgmma::fence_operand(sc_flat);
       softmax_scores<NS, true>(sc, r_idx + st * KT, r_bias + st * KT, pos, p.causal, qk_scale, m_run, l_run, q4, alpha,
-                         unmasked(st), slack);
+                               unmasked(st), slack);
       wgmma::mbar::arrive(r_empty_k + st);  // (after the softmax: it reads the stage's list entries)
       wgmma::wait<0>();
       wgmma::fence_operand(o_flat);
@@ -1419,8 +1464,9 @@ int wgmma_mode(const GatheredAttentionParams& p) {
 }
 
 /// How far (base 2) a row's running max may lag the scores before the warp-specialised forward moves it and rescales
-/// the row's output (flash-attention-4's lazy rescaling): 8 by default (P <= 256); DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK
-/// sets it within [0, 15] (0: the exact running max, rows rescaled only when it moves; 15 keeps P = 2^15 within fp16).
+/// the row's output (flash-attention-4's lazy rescaling): 8 by default (P <= 256);
+/// DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK sets it within [0, 15] (0: the exact running max, rows rescaled only when it
+/// moves; 15 keeps P = 2^15 within fp16).
 float ws_max_slack() {
   const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_WS_MAX_SLACK");
   return e ? std::min(15.f, std::max(0.f, std::strtof(e, nullptr))) : 8.f;
