@@ -23,9 +23,9 @@
 //
 // Paths: bf16/fp16 with D 64 or 128 and 16-byte aligned rows run the tensor-core kernels below (forward and
 // backward on mma.sync: (a) 0.34 ms forward, 203 TFLOP/s, (b) 6.5 ms, 168 TFLOP/s); D 128 forwards take the
-// warp-specialised warpgroup (wgmma) kernel ((a) 0.19–0.21 ms, 327–365 TFLOP/s; (b) 2.92–3.04 ms, 362–376 TFLOP/s =
-// 61–63 % of dense causal SDPA, 10× faster than gather + SDPA; H200, bench/RESULTS.md, session 8); everything
-// else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
+// warp-specialised warpgroup (wgmma) kernel ((a) 0.14 ms, 476–491 TFLOP/s; (b) 2.66 ms, 414 TFLOP/s at 1,980 MHz =
+// 60.5 % of dense causal SDPA's best run at that clock, 11× faster than gather + SDPA; H200, bench/RESULTS.md,
+// session 13); everything else runs the fp32 CUDA-core kernels (7–8 TFLOP/s).
 #include <climits>
 #include <cstdint>
 #include <algorithm>
