@@ -1551,7 +1551,8 @@ struct GaMmaBwdTile {
   }
 };
 
-template <typename T, int D>
+/// DKV = false: dq only (lists shared by many rows: their dk / dv come from gathered_attention_bwd_kv_mma_kernel).
+template <typename T, int D, bool DKV = true>
 __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(GatheredAttentionBwdParams p) {
   using Tile = GaMmaBwdTile<D>;
   constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, LDP = Tile::kLdp, NT = D / 8;
@@ -1627,6 +1628,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
         sc[nt][i] = pr;
         dp[nt][i] = pr * (dp[nt][i] - dsum[hf]);
       }
+      if (!DKV) continue;
       const int r0 = warp * 16 + g8, c = nt * 8 + 2 * q4;
       *reinterpret_cast<uint32_t*>(sP + r0 * LDP + c) = mma::pack2<T>(sc[nt][0], sc[nt][1]);
       *reinterpret_cast<uint32_t*>(sP + (r0 + 8) * LDP + c) = mma::pack2<T>(sc[nt][2], sc[nt][3]);
@@ -1639,6 +1641,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
       mma::c_to_a<T, KT / 16>(da, dp);
       mma::warp_mma_kn<T, KT / 16, NT / 2>(dq, da, sK, LD, lane);
     }
+    if (!DKV) continue;
     __syncthreads();  // P and dS of all rows are in shared memory
 
     // keys 16w .. 16w+15 of the tile, contracting over the block's 64 rows: pass 0 dV = Pᵀ dO, pass 1
@@ -1684,9 +1687,175 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
   store_warp_rows<T, D, LD>(p, b, p.dq, sQ, dq, sc2, warp * 16, lane);
 }
 
+// Key-major backward for lists shared by many rows (shape (a): 4,096 rows, one list per kv head). The row-major
+// kernel above adds every row block's dk/dv partials with atomics: 2·K·D per 64 rows, all on the list's K rows. Here
+// one block owns 64 keys of one list (gathered once) and walks all the list's rows, 64 at a time (double-buffered
+// cp.async of Q and dO, with each row's lse, rowsum(dO⊙O) and position), warp w forming keys 16w .. 16w+15:
+//   Sᵀ = K_w Qᵀ, dPᵀ = V_w dOᵀ, Pᵀ = exp2(Sᵀ·scale·log2e − lse·log2e) (masked → 0), dSᵀ = Pᵀ ⊙ (dPᵀ − rowsum)
+//   dV_w += Pᵀ dO, dK_w += dSᵀ Q   (fp32 registers for the whole walk)
+// then one atomic add per (key, d) of dk and dv. dq comes from the row-major kernel without its dk/dv part.
+template <int D>
+struct GaMmaBwdKvTile {
+  static constexpr int kRows = 64, kKeys = 64, kLd = D + 8;
+  // sK, sV; sQ, sdO twice; per buffer and row: lse·log2e, rowsum, position (int64); the keys' list entries
+  static constexpr size_t smem_bytes() {
+    return 2 * (2 * size_t(kKeys) * kLd + 4 * size_t(kRows) * kLd) + 2 * size_t(kRows) * (4 + 4 + 8) + 4 * kKeys;
+  }
+};
+
+template <typename T, int D>
+__global__ void __launch_bounds__(128) gathered_attention_bwd_kv_mma_kernel(GatheredAttentionBwdParams p) {
+  using Tile = GaMmaBwdKvTile<D>;
+  constexpr int R = Tile::kRows, KT = Tile::kKeys, LD = Tile::kLd, NT = D / 8;
+  extern __shared__ uint4 smem_u4[];
+  T* sK = reinterpret_cast<T*>(smem_u4);  // [KT][LD]
+  T* sV = sK + KT * LD;                   // [KT][LD]
+  T* sQ = sV + KT * LD;                   // [2][R][LD]
+  T* sdO = sQ + 2 * R * LD;               // [2][R][LD]
+  int64_t* s_pos = reinterpret_cast<int64_t*>(sdO + 2 * R * LD);  // [2][R]
+  float* s_lse2 = reinterpret_cast<float*>(s_pos + 2 * R);        // [2][R]
+  float* s_dsum = s_lse2 + 2 * R;                                 // [2][R]
+  int* s_idx = reinterpret_cast<int*>(s_dsum + 2 * R);            // [KT]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g8 = lane >> 2, q4 = lane & 3;
+  const int by = blockIdx.y, kt = blockIdx.x;
+  const MmaBlock<T> blk(p, KT, by);
+  const int b = blk.b, rows = (p.heads / p.kv_heads) * p.block_q, n_rt = (rows + R - 1) / R;
+  const T* dout = static_cast<const T*>(p.dout);
+  gather_kv_tile<T, D, KT, LD>(p, blk, kt, sK, sV, s_idx);  // (committed: group 0)
+
+  // row tile rt of the list into buffer rt % 2: q and dout rows (zero-filled past the list's rows), lse, rowsum, pos
+  auto load_rows = [&](int rt) {
+    const int buf = rt & 1;
+    for (int e = tid; e < R * (D / 8); e += 128) {
+      const int r = e / (D / 8), c8 = (e % (D / 8)) * 8;
+      const MmaRow ri = mma_row(p, rt * R + r, R, by);
+      const bool ok = ri.valid && rt * R + r < rows;
+      mma::cp_async_16(sQ + (buf * R + r) * LD + c8, q_row_src<T>(p, b, ri, c8), ok);
+      mma::cp_async_16(sdO + (buf * R + r) * LD + c8,
+                       dout + (ok ? ((size_t(b) * p.tq + ri.t) * p.heads + ri.h) * D + c8 : 0), ok);
+    }
+    if (tid < R) {
+      const MmaRow ri = mma_row(p, rt * R + tid, R, by);
+      const bool ok = ri.valid && rt * R + tid < rows;
+      const size_t li = (size_t(b) * p.heads + ri.h) * p.tq + ri.t;
+      const float l = ok ? p.lse[li] : -INFINITY;
+      s_lse2[buf * R + tid] = l == -INFINITY ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0
+      s_dsum[buf * R + tid] = ok ? p.dsum[li] : 0.f;
+      s_pos[buf * R + tid] = ri.pos;
+    }
+    mma::cp_async_commit();
+  };
+  if (n_rt > 0) load_rows(0);
+
+  const float qk_scale = p.scale * kLog2e;
+  float dk[NT][4], dv[NT][4];
+  mma::zero(dk);
+  mma::zero(dv);
+  int mkey[2];  // the list entries of this lane's two keys (accumulator rows g8, g8 + 8 of the warp's 16)
+
+  for (int rt = 0; rt < n_rt; ++rt) {
+    const int buf = rt & 1;
+    __syncthreads();  // every warp is done with buffer (rt + 1) % 2 (row tile rt - 1)
+    if (rt + 1 < n_rt) {
+      load_rows(rt + 1);
+      mma::cp_async_wait<1>();  // the K/V tile and row tile rt landed
+    } else {
+      mma::cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (rt == 0) {
+      mkey[0] = s_idx[warp * 16 + g8];
+      mkey[1] = s_idx[warp * 16 + g8 + 8];
+    }
+    const T* q = sQ + buf * R * LD;
+    const T* o = sdO + buf * R * LD;
+
+    // Sᵀ = K_w Qᵀ and dPᵀ = V_w dOᵀ (16 keys × 64 rows)
+    float st[8][4], dpt[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) st[nt][i] = dpt[nt][i] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t ka[4], va[4];
+      mma::ldmatrix_x4(ka, sK + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+      mma::ldmatrix_x4(va, sV + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t r[4];
+        const int off = (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
+        mma::ldmatrix_x4(r, q + off);
+        mma::mma_16816<T>(st[2 * np], ka, r[0], r[1]);
+        mma::mma_16816<T>(st[2 * np + 1], ka, r[2], r[3]);
+        mma::ldmatrix_x4(r, o + off);
+        mma::mma_16816<T>(dpt[2 * np], va, r[0], r[1]);
+        mma::mma_16816<T>(dpt[2 * np + 1], va, r[2], r[3]);
+      }
+    }
+    // Pᵀ and dSᵀ: accumulator (key g8 + 8·(i / 2), row nt·8 + 2·q4 + i % 2)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int c = nt * 8 + 2 * q4;
+      const float2 l2 = *reinterpret_cast<const float2*>(s_lse2 + buf * R + c);
+      const float2 ds = *reinterpret_cast<const float2*>(s_dsum + buf * R + c);
+      const int64_t pc[2] = {s_pos[buf * R + c], s_pos[buf * R + c + 1]};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = mkey[i >> 1];
+        const bool vis = m >= 0 && (!p.causal || int64_t(m) <= pc[i & 1]);
+        const float pr = vis ? fast_exp2(st[nt][i] * qk_scale - ((i & 1) ? l2.y : l2.x)) : 0.f;
+        st[nt][i] = pr;
+        dpt[nt][i] = pr * (dpt[nt][i] - ((i & 1) ? ds.y : ds.x));
+      }
+    }
+    // dV_w += Pᵀ dO, dK_w += dSᵀ Q (contracting over the 64 rows; dO and Q read as [k = row][n = d])
+    {
+      uint32_t a[R / 16][4];
+      mma::c_to_a<T, R / 16>(a, st);
+      mma::warp_mma_kn<T, R / 16, NT / 2>(dv, a, o, LD, lane);
+      mma::c_to_a<T, R / 16>(a, dpt);
+      mma::warp_mma_kn<T, R / 16, NT / 2>(dk, a, q, LD, lane);
+    }
+  }
+  if (n_rt == 0) return;
+
+  // one add per (key, d): dk = scale · dK, dv = dV
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    if (mkey[hf] < 0) continue;
+    const size_t row = ((size_t(b) * p.n_mem + mkey[hf]) * p.kv_heads + blk.g) * D;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      atomicAdd(reinterpret_cast<float2*>(p.dk_acc + row + nt * 8 + 2 * q4),
+                make_float2(p.scale * dk[nt][2 * hf], p.scale * dk[nt][2 * hf + 1]));
+      atomicAdd(reinterpret_cast<float2*>(p.dv_acc + row + nt * 8 + 2 * q4), make_float2(dv[nt][2 * hf], dv[nt][2 * hf + 1]));
+    }
+  }
+}
+
+/// Lists shared by >= 128 rows take the key-major dk/dv kernel (and the row-major one for dq only) unless
+/// DYSRA_GATHERED_ATTENTION_BWD_KEYS=0; =1 takes it for any list.
+bool use_bwd_key_major(const GatheredAttentionBwdParams& p) {
+  if (const char* e = std::getenv("DYSRA_GATHERED_ATTENTION_BWD_KEYS")) {
+    if (std::string(e) == "0") return false;
+    if (std::string(e) == "1") return true;
+  }
+  return (p.heads / p.kv_heads) * p.block_q >= 128;
+}
+
 template <typename T, int D>
 cudaError_t launch_bwd_mma(const GatheredAttentionBwdParams& p, cudaStream_t stream) {
-  return launch_rows(gathered_attention_bwd_mma_kernel<T, D>, GaMmaBwdTile<D>::smem_bytes(), p, stream);
+  if (!use_bwd_key_major(p))
+    return launch_rows(gathered_attention_bwd_mma_kernel<T, D>, GaMmaBwdTile<D>::smem_bytes(), p, stream);
+  DYSRA_CUDA_TRY(launch_rows(gathered_attention_bwd_mma_kernel<T, D, false>, GaMmaBwdTile<D>::smem_bytes(), p, stream));
+  auto kernel = gathered_attention_bwd_kv_mma_kernel<T, D>;
+  const size_t smem = GaMmaBwdKvTile<D>::smem_bytes();
+  DYSRA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const dim3 grid((p.topk + GaMmaBwdKvTile<D>::kKeys - 1) / GaMmaBwdKvTile<D>::kKeys, p.n_blocks * p.kv_heads, p.batch);
+  kernel<<<grid, 128, smem, stream>>>(p);
+  return cudaGetLastError();
 }
 
 cudaError_t bwd_mma(const GatheredAttentionBwdParams& p, cudaStream_t stream) {

@@ -499,6 +499,24 @@ TEST(GatheredAttentionCuda, TensorCorePath) {
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_OVERLAP");
   ::unsetenv("DYSRA_GATHERED_ATTENTION_WS_PAIR");
 }
+// The tensor-core backward's two dk/dv schemes on the same cases: lists shared by >= 128 rows take the key-major
+// kernel (a block owns 64 keys and walks every row of the list) plus the row-major one for dq only; shorter lists the
+// row-major kernel alone. DYSRA_GATHERED_ATTENTION_BWD_KEYS=1 forces key-major on every list (here also 48- and
+// 64-row lists, many per head), =0 row-major on every list: causal, padding, GQA, partial tiles, both index widths.
+TEST(GatheredAttentionCuda, BackwardKeyMajor) {
+  REQUIRE_CUDA();
+  for (const char* keys : {"1", "0"}) {
+    SCOPED_TRACE(std::string("DYSRA_GATHERED_ATTENTION_BWD_KEYS=") + keys);
+    ::setenv("DYSRA_GATHERED_ATTENTION_BWD_KEYS", keys, 1);
+    run_gather_case({torch::kBFloat16, 1, 200, 4, 2, 700, 128, 150, 48, true, 100, true});
+    run_gather_case({torch::kFloat16, 2, 77, 3, 1, 400, 64, 64, 1000, true, 0, false});
+    run_gather_case({torch::kBFloat16, 1, 300, 4, 2, 1000, 128, 150, 300, true, 100, true, true, false, true});
+    run_gather_case({torch::kFloat16, 1, 129, 1, 1, 700, 128, 70, 1000, false, 0, false});
+    run_gather_case({torch::kBFloat16, 1, 256, 2, 1, 5000, 128, 1000, 256, false, 0, false, false});
+    run_gather_case({torch::kFloat16, 1, 64, 2, 2, 4000, 128, 900, 64, true, 3000, false});
+    ::unsetenv("DYSRA_GATHERED_ATTENTION_BWD_KEYS");
+  }
+}
 // The warp-specialised forward's lazy running max (a row's max moves only when a tile's max exceeds it by more than
 // the slack, 8 by default in base 2; otherwise P may reach 2^slack and the rows skip the rescale): keys whose scale
 // grows along the sorted lists make each row's max climb by more than the slack several times. Slack 0 (the exact max,
