@@ -13,7 +13,9 @@
 // dk/dv buffers with atomicAdd. Why atomics: a memory row may be listed by any number of (query block, kv head)
 // lists, and a deterministic alternative needs either a per-list buffer of B·Hkv·n_blocks·K·D floats (17 GB at
 // N = 65,536 with 1,024 blocks of 2,048 keys) or an inverted index whose per-row walk loses the tile reuse. The
-// run-to-run spread is measured by tests/gpu/test_kernels.cpp (GatheredAttention.BackwardSpread).
+// run-to-run spread is measured by tests/gpu/test_kernels.cpp (GatheredAttentionCuda.BackwardSpread). On the
+// tensor-core path, lists shared by >= 128 rows take a key-major dk/dv kernel instead (one block per 64 keys of a list
+// walks all of the list's rows: one atomic add per key and d) and the row-major kernel computes dq only.
 //
 // Floor. FLOPs = 4·B·H·Tq·K·D forward (QKᵀ and PV), 2.5× that backward. Shape (a) of issue 6 (Tq = 4,096,
 // K = 2,048, H = 16, D = 128): 68.7 GFLOP → 0.09 ms at the H200's measured 765 TFLOP/s bf16 matmul peak; bytes:
@@ -1830,7 +1832,8 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_kv_mma_kernel(Gath
     for (int nt = 0; nt < NT; ++nt) {
       atomicAdd(reinterpret_cast<float2*>(p.dk_acc + row + nt * 8 + 2 * q4),
                 make_float2(p.scale * dk[nt][2 * hf], p.scale * dk[nt][2 * hf + 1]));
-      atomicAdd(reinterpret_cast<float2*>(p.dv_acc + row + nt * 8 + 2 * q4), make_float2(dv[nt][2 * hf], dv[nt][2 * hf + 1]));
+      atomicAdd(reinterpret_cast<float2*>(p.dv_acc + row + nt * 8 + 2 * q4),
+                make_float2(dv[nt][2 * hf], dv[nt][2 * hf + 1]));
     }
   }
 }
