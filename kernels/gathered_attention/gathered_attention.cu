@@ -1545,6 +1545,35 @@ cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
 //   dQ_w += dS K  (registers, one owner per row)
 //   P and dS go to shared memory as 16-bit; then warp w forms the tile's keys 16w..16w+15:
 //   dV = Pᵀ dO, dK = scale·dSᵀ Q, added to the fp32 dk/dv rows with float2 atomics (see the header for why).
+/// The backward's two side-by-side products of a warp (S and dP): c1 = A1 B1ᵀ and c2 = A2 B2ᵀ for rows a_row0 ..
+/// a_row0 + 15 of the shared [m][LD] tiles A1, A2 against the 64 rows of the shared [n][LD] tiles B1, B2, contracting
+/// over D (c1 and c2 are overwritten).
+template <typename T, int D, int LD>
+__device__ __forceinline__ void warp_two_products(float (&c1)[8][4], float (&c2)[8][4], const T* a1, const T* a2,
+                                                  const T* b1, const T* b2, int a_row0, int lane) {
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) c1[nt][i] = c2[nt][i] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t f1[4], f2[4];
+    mma::ldmatrix_x4(f1, a1 + (a_row0 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+    mma::ldmatrix_x4(f2, a2 + (a_row0 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      uint32_t r[4];
+      const int off = (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
+      mma::ldmatrix_x4(r, b1 + off);
+      mma::mma_16816<T>(c1[2 * np], f1, r[0], r[1]);
+      mma::mma_16816<T>(c1[2 * np + 1], f1, r[2], r[3]);
+      mma::ldmatrix_x4(r, b2 + off);
+      mma::mma_16816<T>(c2[2 * np], f2, r[0], r[1]);
+      mma::mma_16816<T>(c2[2 * np + 1], f2, r[2], r[3]);
+    }
+  }
+}
+
 template <int D>
 struct GaMmaBwdTile {
   static constexpr int kRows = 64, kKeys = 64, kLd = D + 8, kLdp = kKeys + 8;
@@ -1597,27 +1626,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_mma_kernel(Gathere
 
     // S = Q_w Kᵀ and dP = dO_w Vᵀ
     float sc[8][4], dp[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) sc[nt][i] = dp[nt][i] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t qa[4], oa[4];
-      mma::ldmatrix_x4(qa, sQ + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
-      mma::ldmatrix_x4(oa, sdO + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
-#pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t r[4];
-        const int off = (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
-        mma::ldmatrix_x4(r, sK + off);
-        mma::mma_16816<T>(sc[2 * np], qa, r[0], r[1]);
-        mma::mma_16816<T>(sc[2 * np + 1], qa, r[2], r[3]);
-        mma::ldmatrix_x4(r, sV + off);
-        mma::mma_16816<T>(dp[2 * np], oa, r[0], r[1]);
-        mma::mma_16816<T>(dp[2 * np + 1], oa, r[2], r[3]);
-      }
-    }
+    warp_two_products<T, D, LD>(sc, dp, sQ, sdO, sK, sV, warp * 16, lane);
     // P, dS; both to shared memory (16-bit)
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
@@ -1775,27 +1784,7 @@ __global__ void __launch_bounds__(128) gathered_attention_bwd_kv_mma_kernel(Gath
 
     // Sᵀ = K_w Qᵀ and dPᵀ = V_w dOᵀ (16 keys × 64 rows)
     float st[8][4], dpt[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) st[nt][i] = dpt[nt][i] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t ka[4], va[4];
-      mma::ldmatrix_x4(ka, sK + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
-      mma::ldmatrix_x4(va, sV + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
-#pragma unroll
-      for (int np = 0; np < 4; ++np) {
-        uint32_t r[4];
-        const int off = (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
-        mma::ldmatrix_x4(r, q + off);
-        mma::mma_16816<T>(st[2 * np], ka, r[0], r[1]);
-        mma::mma_16816<T>(st[2 * np + 1], ka, r[2], r[3]);
-        mma::ldmatrix_x4(r, o + off);
-        mma::mma_16816<T>(dpt[2 * np], va, r[0], r[1]);
-        mma::mma_16816<T>(dpt[2 * np + 1], va, r[2], r[3]);
-      }
-    }
+    warp_two_products<T, D, LD>(st, dpt, sK, sV, q, o, warp * 16, lane);
     // Pᵀ and dSᵀ: accumulator (key g8 + 8·(i / 2), row nt·8 + 2·q4 + i % 2)
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
