@@ -1539,12 +1539,6 @@ cudaError_t fwd_mma(const GatheredAttentionParams& p, cudaStream_t stream) {
 
 
 // ----------------------------------------------------------------------------------------- tensor-core backward
-// Same blocks as the forward. Q and dO of the block's 64 rows sit in shared memory for the whole walk; per key
-// tile (gathered with cp.async like the forward):
-//   S = Q Kᵀ, P = exp2(S·scale·log2e − lse·log2e) (masked → 0)      dP = dO Vᵀ       dS = P ⊙ (dP − rowsum(dO⊙O))
-//   dQ_w += dS K  (registers, one owner per row)
-//   P and dS go to shared memory as 16-bit; then warp w forms the tile's keys 16w..16w+15:
-//   dV = Pᵀ dO, dK = scale·dSᵀ Q, added to the fp32 dk/dv rows with float2 atomics (see the header for why).
 /// The backward's two side-by-side products of a warp (S and dP): c1 = A1 B1ᵀ and c2 = A2 B2ᵀ for rows a_row0 ..
 /// a_row0 + 15 of the shared [m][LD] tiles A1, A2 against the 64 rows of the shared [n][LD] tiles B1, B2, contracting
 /// over D (c1 and c2 are overwritten).
@@ -1574,6 +1568,12 @@ __device__ __forceinline__ void warp_two_products(float (&c1)[8][4], float (&c2)
   }
 }
 
+// Same blocks as the forward. Q and dO of the block's 64 rows sit in shared memory for the whole walk; per key
+// tile (gathered with cp.async like the forward):
+//   S = Q Kᵀ, P = exp2(S·scale·log2e − lse·log2e) (masked → 0)      dP = dO Vᵀ       dS = P ⊙ (dP − rowsum(dO⊙O))
+//   dQ_w += dS K  (registers, one owner per row)
+//   P and dS go to shared memory as 16-bit; then warp w forms the tile's keys 16w..16w+15:
+//   dV = Pᵀ dO, dK = scale·dSᵀ Q, added to the fp32 dk/dv rows with float2 atomics (see the header for why).
 template <int D>
 struct GaMmaBwdTile {
   static constexpr int kRows = 64, kKeys = 64, kLd = D + 8, kLdp = kKeys + 8;
